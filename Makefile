@@ -1,0 +1,30 @@
+# spikestream: two commands on a fresh machine (see README):
+#   make run    sets everything up, then runs the main job (microphone, or the shipped recording)
+#   make test   sets everything up, then runs the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.ready
+
+.PHONY: run test test-slow bench setup clean
+
+setup: $(READY)
+
+$(READY): pyproject.toml
+	bash .ci/setup
+	touch $(READY)
+
+run: $(READY)
+	$(BIN)/spikestream
+
+test: $(READY)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(READY)
+	$(BIN)/python -m pytest -m slow
+
+bench: $(READY)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) out

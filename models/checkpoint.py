@@ -1,0 +1,86 @@
+"""Checkpoint format and registry: ``models/checkpoints/NAME/{config.json, weights.pt}``.
+
+``config.json`` is plain data::
+
+    {
+      "name": "fsdd-digits",
+      "task": "audio-classifier" | "gesture-classifier",
+      "labels": ["background", "0", ..., "9"],      # index 0 is the background class
+      "model": {...ConvSNNConfig...},
+      "front_end": {...},                             # rebuilt by the pipeline through sources
+      "decision": {...},                              # default decision settings
+      "training": {...},                              # data, command, epochs, metrics, date
+    }
+
+``--model NAME`` resolves NAME as a folder path first, then as a shipped checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .conv_snn import ConvSNNClassifier, ConvSNNConfig
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.pt"
+
+
+class CheckpointError(ValueError):
+    """A model name or folder that does not hold a usable checkpoint."""
+
+
+@dataclass
+class LoadedModel:
+    model: ConvSNNClassifier
+    config: dict
+    path: Path
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.config["labels"])
+
+
+def shipped_model_names() -> list[str]:
+    return sorted(path.parent.name for path in CHECKPOINT_DIR.glob(f"*/{CONFIG_FILE}"))
+
+
+def resolve_checkpoint(name_or_path: str | Path) -> Path:
+    """Folder of a checkpoint given its folder path or the name of a shipped one."""
+    candidate = Path(name_or_path)
+    if (candidate / CONFIG_FILE).is_file():
+        return candidate
+    shipped = CHECKPOINT_DIR / str(name_or_path)
+    if (shipped / CONFIG_FILE).is_file():
+        return shipped
+    raise CheckpointError(
+        f"no model {str(name_or_path)!r}: expected a folder with {CONFIG_FILE} and {WEIGHTS_FILE}, "
+        f"or one of the shipped models {shipped_model_names()}"
+    )
+
+
+def save_checkpoint(folder: str | Path, model: ConvSNNClassifier, config: dict) -> Path:
+    """Write ``weights.pt`` and ``config.json`` (with the model's architecture) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = dict(config, model=model.config.to_dict())
+    torch.save(model.state_dict(), folder / WEIGHTS_FILE)
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def load_checkpoint(name_or_path: str | Path) -> LoadedModel:
+    """Load a checkpoint in eval mode; raises :class:`CheckpointError` with the reason."""
+    folder = resolve_checkpoint(name_or_path)
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text())
+        model = ConvSNNClassifier(ConvSNNConfig.from_dict(config["model"]))
+        state_dict = torch.load(folder / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        model.load_state_dict(state_dict)
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{folder}: not a usable checkpoint ({error})") from error
+    return LoadedModel(model.eval(), config, folder)

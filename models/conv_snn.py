@@ -1,0 +1,162 @@
+"""Norse convolutional SNN classifier for spike steps of audio ``[T, B, C, F]`` or vision ``[T, B, C, H, W]``.
+
+Architecture (one block per entry of ``channels``)::
+
+    [causal conv (time × space) → batch-norm → LIF → spatial max-pool] × len(channels)
+      → flatten → dropout → linear → batch-norm → LIF (or recurrent LIF) → dropout
+      → linear → leaky integrator (readout)
+
+Each block's convolution may reach back in time (``kernel_t`` taps, ``dilation_t`` apart: synaptic
+delay lines, see :mod:`.causal_conv`); with ``kernel_t = 1`` it acts on each step alone. Neuron
+layers are Norse's ``LIF``/``LIFRecurrent``/``LI`` modules (LIF: ``τ_syn di/dt = −i``,
+``τ_mem dv/dt = v_leak − v + i``, spike and reset when ``v > v_th``; SuperSpike surrogate
+gradient). The readout's membrane voltage at every step is the output (logits), ``[T, B, n_classes]``.
+
+``forward(x_seq, state)`` returns ``(y_seq, state)``: training calls it on whole sequences,
+streaming on a few steps at a time with the state passed back; in eval mode both give the same
+outputs (``tests/models/test_conv_snn.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import norse.torch as norse
+import torch
+from torch import nn
+
+from .causal_conv import CausalConv
+
+
+@dataclass(frozen=True)
+class ConvSNNConfig:
+    """Architecture and neuron time constants (plain data, stored in checkpoints)."""
+
+    input_shape: tuple[int, ...]
+    n_classes: int
+    channels: tuple[int, ...] = (16, 32)
+    kernel_size: int = 5
+    kernel_t: tuple[int, ...] = (1, 1)
+    dilation_t: tuple[int, ...] = (1, 1)
+    pool: int = 2
+    hidden: int = 128
+    recurrent: bool = False
+    step_ms: float = 10.0
+    tau_syn_ms: float = 20.0
+    tau_mem_ms: float = 40.0
+    hidden_tau_mem_ms: float = 80.0
+    readout_tau_syn_ms: float = 20.0
+    readout_tau_mem_ms: float = 200.0
+    v_th: float = 1.0
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not len(self.kernel_t) == len(self.dilation_t) == len(self.channels):
+            raise ValueError(
+                f"kernel_t {self.kernel_t} and dilation_t {self.dilation_t} need one entry per block of channels {self.channels}"
+            )
+        if len(self.input_shape) not in (2, 3):
+            raise ValueError(f"input_shape must be (C, F) or (C, H, W), got {self.input_shape}")
+        for name in ("tau_syn_ms", "tau_mem_ms", "hidden_tau_mem_ms", "readout_tau_syn_ms", "readout_tau_mem_ms"):
+            if getattr(self, name) < self.step_ms:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= step_ms={self.step_ms} (Euler stability)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ConvSNNConfig":
+        values = dict(values)
+        values["input_shape"] = tuple(values["input_shape"])
+        for key in ("channels", "kernel_t", "dilation_t"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def lif_parameters(tau_syn_ms: float, tau_mem_ms: float, v_th: float) -> norse.LIFParameters:
+    return norse.LIFParameters(
+        tau_syn_inv=torch.tensor(1000.0 / tau_syn_ms),
+        tau_mem_inv=torch.tensor(1000.0 / tau_mem_ms),
+        v_th=torch.tensor(v_th),
+    )
+
+
+class ConvSNNClassifier(nn.Module):
+    """See the module docstring; ``state`` is a tuple with one entry per neuron layer."""
+
+    def __init__(self, config: ConvSNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        spatial_dims = len(config.input_shape) - 1
+        norm = nn.BatchNorm1d if spatial_dims == 1 else nn.BatchNorm2d
+        pool = nn.MaxPool1d if spatial_dims == 1 else nn.MaxPool2d
+        dt_s = config.step_ms / 1000.0
+        hidden_p = lif_parameters(config.tau_syn_ms, config.tau_mem_ms, config.v_th)
+
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        self.conv_neurons = nn.ModuleList()
+        self.pools = nn.ModuleList()
+        in_channels, size = config.input_shape[0], list(config.input_shape[1:])
+        for out_channels, kernel_t, dilation_t in zip(config.channels, config.kernel_t, config.dilation_t):
+            self.convs.append(CausalConv(in_channels, out_channels, spatial_dims, config.kernel_size, kernel_t, dilation_t))
+            self.norms.append(norm(out_channels))
+            self.conv_neurons.append(norse.LIF(hidden_p, dt=dt_s))
+            self.pools.append(pool(config.pool))
+            in_channels, size = out_channels, [dim // config.pool for dim in size]
+        flat_features = in_channels * int(torch.tensor(size).prod())
+        if flat_features == 0:
+            raise ValueError(f"input_shape {config.input_shape} is too small for {len(config.channels)} pooling stages")
+        self.dropout = nn.Dropout(config.dropout)
+        if config.recurrent:
+            self.hidden = norse.LIFRecurrent(flat_features, config.hidden, p=hidden_p, dt=dt_s)
+            self.hidden_in: nn.Module = nn.Identity()
+        else:
+            self.hidden_in = nn.Sequential(nn.Linear(flat_features, config.hidden), nn.BatchNorm1d(config.hidden))
+            deep_p = lif_parameters(config.tau_syn_ms, config.hidden_tau_mem_ms, config.v_th)
+            self.hidden = norse.LIF(deep_p, dt=dt_s)
+        self.readout_in = nn.Linear(config.hidden, config.n_classes)
+        readout_p = norse.LIParameters(
+            tau_syn_inv=torch.tensor(1000.0 / config.readout_tau_syn_ms),
+            tau_mem_inv=torch.tensor(1000.0 / config.readout_tau_mem_ms),
+        )
+        self.readout = norse.LI(readout_p, dt=dt_s)
+
+    def forward(self, x_seq: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple]:
+        """``x_seq`` ``[T, B, *input_shape]`` → logits ``[T, B, n_classes]`` and the new state."""
+        expected = tuple(self.config.input_shape)
+        if tuple(x_seq.shape[2:]) != expected:
+            raise ValueError(f"expected spike steps [T, B, {', '.join(map(str, expected))}], got {list(x_seq.shape)}")
+        steps, batch = x_seq.shape[0], x_seq.shape[1]
+        state = tuple(state) if state is not None else ((None, None),) * len(self.convs) + (None, None)
+        new_state = []
+        x = x_seq
+        for layer, (conv, norm, neuron, pool) in enumerate(zip(self.convs, self.norms, self.conv_neurons, self.pools)):
+            history, neuron_state = state[layer]
+            current, history = conv(x, history)
+            current = norm(current.reshape((steps * batch,) + current.shape[2:]))
+            spikes, neuron_state = neuron(current.reshape((steps, batch) + current.shape[1:]), neuron_state)
+            new_state.append((history, neuron_state))
+            pooled = pool(spikes.reshape((steps * batch,) + spikes.shape[2:]))
+            x = pooled.reshape((steps, batch) + pooled.shape[1:])
+        x = self.dropout(x.reshape(steps, batch, -1))
+        hidden_current = self.hidden_in(x.reshape(steps * batch, -1)).reshape(steps, batch, -1)
+        spikes, hidden_state = self.hidden(hidden_current, state[-2])
+        new_state.append(hidden_state)
+        voltages, readout_state = self.readout(self.readout_in(self.dropout(spikes)), state[-1])
+        new_state.append(readout_state)
+        return voltages, tuple(new_state)
+
+
+def detach_state(state: tuple) -> tuple:
+    """Detach every tensor of a (nested) state so truncated BPTT can continue from it."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        return type(state)(*(detach_state(item) for item in state))
+    if isinstance(state, (tuple, list)):
+        return type(state)(detach_state(item) for item in state)
+    return state

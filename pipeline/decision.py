@@ -1,0 +1,88 @@
+"""Decisions: per-step readout → one detection per event (word, gesture), never one per window.
+
+The readout (logits ``[T, K]``, class 0 = background) is turned into probabilities and averaged
+over a sliding window of ``window_steps``. A detection fires when the best non-background class's
+window mean reaches ``on_threshold``; the detector then stays *active* (no new detection) until
+the background's window mean climbs back to ``off_threshold`` (hysteresis), and no detection fires
+within ``refractory_ms`` of the previous one. Silence and noise keep the background class on
+top, so they produce nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """Thresholds are probabilities in [0, 1]; times in ms (plain data, stored in checkpoints)."""
+
+    window_steps: int = 8
+    on_threshold: float = 0.6
+    off_threshold: float = 0.6
+    refractory_ms: float = 300.0
+    max_active_ms: float = 2000.0
+
+    def __post_init__(self) -> None:
+        if self.window_steps < 1:
+            raise ValueError(f"window_steps must be >= 1, got {self.window_steps}")
+        for name in ("on_threshold", "off_threshold"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A fired decision: the class index, its window-mean probability and the step's end time (µs)."""
+
+    class_index: int
+    score: float
+    time_us: int
+
+
+class StreamingDecision:
+    """Sliding-window threshold detector with hysteresis and refractory time; state only."""
+
+    def __init__(self, config: DecisionConfig, n_classes: int, step_us: int) -> None:
+        self.config = config
+        self.n_classes = n_classes
+        self.step_us = step_us
+        self.reset()
+
+    def reset(self) -> None:
+        self._window = np.zeros((self.config.window_steps, self.n_classes), dtype=np.float64)
+        self._window[:, 0] = 1.0  # start in background
+        self._window_sum = self._window.sum(axis=0)
+        self._cursor = 0
+        self._steps_seen = 0
+        self._active_since_us: int | None = None
+        self._last_fired_us: int | None = None
+
+    def update(self, logits: torch.Tensor | np.ndarray) -> list[Decision]:
+        """Feed readout steps ``[T, K]`` (batch of one stream); returns decisions fired in them."""
+        probabilities = torch.softmax(torch.as_tensor(logits, dtype=torch.float32), dim=-1).double().numpy()
+        fired = []
+        window_steps = self.config.window_steps
+        for step_probabilities in probabilities.reshape(-1, self.n_classes):
+            self._window_sum += step_probabilities - self._window[self._cursor]
+            self._window[self._cursor] = step_probabilities
+            self._cursor = (self._cursor + 1) % window_steps
+            self._steps_seen += 1
+            now_us = self._steps_seen * self.step_us
+            mean = self._window_sum / window_steps
+            if self._active_since_us is not None:
+                timed_out = now_us - self._active_since_us >= self.config.max_active_ms * 1000
+                if mean[0] >= self.config.off_threshold or timed_out:
+                    self._active_since_us = None
+                continue
+            if self._last_fired_us is not None and now_us - self._last_fired_us < self.config.refractory_ms * 1000:
+                continue
+            best = int(np.argmax(mean[1:])) + 1
+            if mean[best] >= self.config.on_threshold:
+                fired.append(Decision(best, float(mean[best]), now_us))
+                self._active_since_us = now_us
+                self._last_fired_us = now_us
+        return fired

@@ -1,0 +1,192 @@
+"""Training runner for streaming audio classifiers (``spikestream train audio``).
+
+Data: a folder of labelled clips (FSDD file names or one sub-folder per label). With FSDD-style
+takes, takes 0–4 are held back (official test split) and never used for training or for the
+normalisation statistics. Every epoch draws new augmented canvases (see
+:mod:`spikestream.sources.audio.training_examples`) and trains the Norse conv SNN with
+backpropagation through time (SuperSpike surrogate gradient) on per-step targets.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..models.checkpoint import save_checkpoint
+from ..models.conv_snn import ConvSNNClassifier, ConvSNNConfig
+from ..sources.audio.audio_file import read_audio
+from ..sources.audio.front_end import AudioFrontEndConfig, features_to_steps
+from ..sources.audio.labelled_clips import list_labelled_clips, sorted_labels, split_by_take
+from ..sources.audio.mfcc import MfccConfig, StreamingMfcc
+from ..sources.audio.training_examples import IGNORE_TARGET, CanvasConfig, make_example
+from ..sources.spike_encoding import EncoderConfig, SpikeEncoder
+from .decision import DecisionConfig
+
+BACKGROUND_LABEL = "background"
+
+
+@dataclass
+class AudioTrainingSettings:
+    """Hyper-parameters of ``spikestream train audio`` (all recorded in the checkpoint)."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    seed: int = 0
+    encoder: str = "direct"
+    channels: tuple[int, ...] = (24, 32, 48)
+    kernel_size: int = 3
+    kernel_t: tuple[int, ...] = (5, 5, 5)
+    dilation_t: tuple[int, ...] = (1, 3, 6)
+    hidden: int = 128
+    readout_tau_mem_ms: float = 40.0
+    background_weight: float = 0.1
+    recurrent: bool = False
+    mfcc: MfccConfig = field(default_factory=MfccConfig)
+    canvas: CanvasConfig = field(default_factory=CanvasConfig)
+    threads: int = 2
+
+
+def clip_features(samples: np.ndarray, mfcc_config: MfccConfig) -> np.ndarray:
+    """Whole-clip MFCCs through the same streaming code the pipeline runs, ``[frames, n_mfcc]``."""
+    stream = StreamingMfcc(mfcc_config)
+    return np.concatenate([stream.push(samples), stream.flush()])
+
+
+def feature_statistics(clips: list[np.ndarray], mfcc_config: MfccConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coefficient mean and std over all frames of the (clean) training clips."""
+    frames = np.concatenate([clip_features(clip, mfcc_config) for clip in clips])
+    return frames.mean(axis=0), frames.std(axis=0) + 1e-3
+
+
+def build_batch(
+    examples: list[tuple[np.ndarray, np.ndarray]], front_end: AudioFrontEndConfig, encoder: SpikeEncoder
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Canvases → spike steps ``[T, B, C, F]`` and targets ``[T, B]`` (repeated per sub-step)."""
+    steps, targets = [], []
+    for canvas, frame_targets in examples:
+        steps.append(features_to_steps(clip_features(canvas, front_end.mfcc), front_end, encoder))
+        targets.append(torch.from_numpy(frame_targets).repeat_interleave(front_end.encoder.steps_per_frame))
+    return torch.cat(steps, dim=1), torch.stack(targets, dim=1)
+
+
+def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, background_weight: float) -> torch.Tensor:
+    """Cross-entropy over every step that has a target, ``logits [T, B, K]``, ``targets [T, B]``.
+
+    Background steps far outnumber word steps; weighting them by ``background_weight`` (< 1)
+    keeps the network from settling on "always background" before it learns the words."""
+    weight = torch.ones(logits.shape[-1])
+    weight[0] = background_weight
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), weight=weight, ignore_index=IGNORE_TARGET
+    )
+
+
+def clip_accuracy(model: ConvSNNClassifier, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Held-out accuracy: per clip, argmax of the summed softmax over its labelled steps."""
+    correct = total = 0
+    model.eval()
+    with torch.no_grad():
+        for steps, targets in batches:
+            probabilities = torch.softmax(model(steps)[0], dim=-1)
+            labelled = (targets > 0).float().unsqueeze(-1)
+            evidence = (probabilities * labelled).sum(dim=0)[:, 1:]
+            truth = targets.max(dim=0).values - 1
+            correct += int((evidence.argmax(dim=-1) == truth).sum())
+            total += truth.numel()
+    model.train()
+    return correct / max(total, 1)
+
+
+def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTrainingSettings, name: str | None = None) -> dict:
+    """Train, save a checkpoint into ``out_dir`` and return its training metrics."""
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    clips = list_labelled_clips(data_dir)
+    train_clips, held_clips = split_by_take(clips)
+    if not held_clips:  # no take numbers: hold back every 10th clip
+        held_clips, train_clips = train_clips[::10], [c for i, c in enumerate(train_clips) if i % 10]
+    labels = [BACKGROUND_LABEL] + sorted_labels(clips)
+    index = {label: i for i, label in enumerate(labels)}
+    rate = settings.mfcc.sample_rate_hz
+    print(f"train audio: {len(train_clips)} training clips, {len(held_clips)} held back, labels {labels[1:]}", file=sys.stderr)
+    train_audio_clips = [read_audio(clip.path, rate) for clip in tqdm(train_clips, desc="reading clips", file=sys.stderr)]
+    held_audio_clips = [read_audio(clip.path, rate) for clip in held_clips]
+    mean, std = feature_statistics(train_audio_clips, settings.mfcc)
+    front_end = AudioFrontEndConfig(
+        mfcc=settings.mfcc,
+        encoder=EncoderConfig(name=settings.encoder, steps_per_frame=1 if settings.encoder in ("direct", "delta") else 4),
+        feature_mean=tuple(float(v) for v in mean),
+        feature_std=tuple(float(v) for v in std),
+    )
+    encoder = SpikeEncoder(front_end.encoder, settings.mfcc.hop_ms / 1000.0, seed=settings.seed)
+    model = ConvSNNClassifier(
+        ConvSNNConfig(
+            input_shape=front_end.input_shape,
+            n_classes=len(labels),
+            channels=tuple(settings.channels),
+            kernel_size=settings.kernel_size,
+            kernel_t=tuple(settings.kernel_t),
+            dilation_t=tuple(settings.dilation_t),
+            hidden=settings.hidden,
+            recurrent=settings.recurrent,
+            readout_tau_mem_ms=settings.readout_tau_mem_ms,
+            step_ms=front_end.step_us / 1000.0,
+        )
+    )
+    held_rng = np.random.default_rng(10_000 + settings.seed)
+    held_examples = [make_example(a, index[c.label], rate, settings.mfcc.hop_length, settings.canvas, held_rng) for a, c in zip(held_audio_clips, held_clips)]
+    held_batches = [build_batch(held_examples[i : i + 128], front_end, encoder) for i in range(0, len(held_examples), 128)]
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
+    batches_per_epoch = -(-len(train_clips) // settings.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch)
+    history = []
+    started = time.time()
+    for epoch in range(settings.epochs):
+        order = rng.permutation(len(train_clips))
+        progress = tqdm(range(batches_per_epoch), desc=f"epoch {epoch + 1}/{settings.epochs}", file=sys.stderr)
+        losses = []
+        for batch_index in progress:
+            members = order[batch_index * settings.batch_size : (batch_index + 1) * settings.batch_size]
+            examples = []
+            for member in members:
+                clip = None if rng.random() < settings.canvas.background_only_probability else train_audio_clips[member]
+                examples.append(make_example(clip, index[train_clips[member].label], rate, settings.mfcc.hop_length, settings.canvas, rng))
+            steps, targets = build_batch(examples, front_end, encoder)
+            loss = sequence_loss(model(steps)[0], targets, settings.background_weight)
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimiser.step()
+            scheduler.step()
+            losses.append(float(loss))
+            progress.set_postfix(loss=f"{np.mean(losses):.3f}")
+        accuracy = clip_accuracy(model, held_batches)
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "held_out_clip_accuracy": accuracy})
+        print(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}, held-out clip accuracy {accuracy:.4f}", file=sys.stderr)
+    config = {
+        "name": name or Path(out_dir).name,
+        "task": "audio-classifier",
+        "labels": labels,
+        "front_end": front_end.to_dict(),
+        "decision": asdict(DecisionConfig()),
+        "training": {
+            "data": str(data_dir),
+            "train_clips": len(train_clips),
+            "held_out_clips": len(held_clips),
+            "settings": json.loads(json.dumps(asdict(settings))),
+            "history": history,
+            "seconds": round(time.time() - started, 1),
+            "command": "spikestream " + " ".join(sys.argv[1:]) if sys.argv and "spikestream" in sys.argv[0] else None,
+        },
+    }
+    save_checkpoint(out_dir, model.eval(), config)
+    return config["training"]

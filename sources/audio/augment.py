@@ -1,0 +1,69 @@
+"""Waveform augmentation for training audio models (pure NumPy functions of an explicit RNG).
+
+Each function takes float32 mono samples ``[N]`` and returns new samples; none changes its input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+
+def coloured_noise(sample_count: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """Noise with power spectrum ``∝ 1/f^exponent`` (0 white, 1 pink, 2 brown), unit RMS, ``[N]``."""
+    spectrum = rng.standard_normal(sample_count // 2 + 1) + 1j * rng.standard_normal(sample_count // 2 + 1)
+    frequencies = np.arange(spectrum.size, dtype=np.float64)
+    frequencies[0] = 1.0
+    noise = np.fft.irfft(spectrum / frequencies ** (exponent / 2.0), n=sample_count)
+    return (noise / (np.sqrt(np.mean(noise**2)) + 1e-12)).astype(np.float32)
+
+
+def hum(sample_count: int, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
+    """Mains hum (50 or 60 Hz with decaying harmonics), unit RMS."""
+    base_hz = rng.choice([50.0, 60.0])
+    t = np.arange(sample_count) / sample_rate_hz
+    signal = sum(np.sin(2 * np.pi * base_hz * k * t + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 6))
+    return (signal / (np.sqrt(np.mean(signal**2)) + 1e-12)).astype(np.float32)
+
+
+def background_noise(sample_count: int, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
+    """A random background: white/pink/brown noise, hum, or a mix; unit RMS."""
+    kind = rng.integers(0, 4)
+    if kind == 3:
+        return hum(sample_count, sample_rate_hz, rng)
+    return coloured_noise(sample_count, float(kind), rng)
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)) + 1e-12))
+
+
+def change_speed(samples: np.ndarray, speed_factor: float, sample_rate_hz: int) -> np.ndarray:
+    """Play ``speed_factor`` times faster (tempo and pitch together), by resampling."""
+    if abs(speed_factor - 1.0) < 1e-3:
+        return samples.copy()
+    return soxr.resample(samples, sample_rate_hz * speed_factor, sample_rate_hz).astype(np.float32)
+
+
+def tilt_filter(samples: np.ndarray, coefficient: float) -> np.ndarray:
+    """First-order spectral tilt ``y[n] = x[n] − c·x[n−1]`` (c > 0 brightens, c < 0 darkens):
+    a cheap stand-in for a different microphone or room."""
+    shifted = np.concatenate([[0.0], samples[:-1]]).astype(np.float32)
+    return (samples - coefficient * shifted).astype(np.float32)
+
+
+def place_on_canvas(
+    clip: np.ndarray,
+    canvas_samples: int,
+    offset_samples: int,
+    background: np.ndarray,
+    snr_db: float | None,
+) -> np.ndarray:
+    """Put ``clip`` at ``offset_samples`` inside ``background[:canvas_samples]`` scaled to ``snr_db``
+    relative to the clip (``None`` = silent background). The clip is cut if it overruns the canvas."""
+    canvas = np.zeros(canvas_samples, dtype=np.float32)
+    if snr_db is not None:
+        canvas += background[:canvas_samples] * (rms(clip) / (10.0 ** (snr_db / 20.0)))
+    end = min(canvas_samples, offset_samples + clip.size)
+    canvas[offset_samples:end] += clip[: end - offset_samples]
+    return canvas

@@ -1,0 +1,96 @@
+"""The audio front end: audio chunks → spike steps ``[T, 1, C, F]``, one streaming stage each.
+
+samples → :class:`StreamingMfcc` (one frame per hop) → standardise with the training set's
+per-coefficient mean/std → :func:`unit_interval` → spike encoder. Built from the plain-data
+``front_end`` section of a model checkpoint (see :meth:`AudioFrontEndConfig.from_dict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..spike_encoding import EncoderConfig, SpikeEncoder, unit_interval
+from .mfcc import MfccConfig, StreamingMfcc
+
+
+@dataclass(frozen=True)
+class AudioFrontEndConfig:
+    """Everything needed to rebuild the front end a model was trained with (plain data)."""
+
+    mfcc: MfccConfig = field(default_factory=MfccConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    feature_mean: tuple[float, ...] = ()
+    feature_std: tuple[float, ...] = ()
+
+    kind = "audio"
+
+    @property
+    def step_us(self) -> int:
+        """Duration of one SNN step in µs (hop / steps_per_frame)."""
+        return int(round(self.mfcc.hop_ms * 1000.0 / self.encoder.steps_per_frame))
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """``(C, F)`` of one spike step."""
+        return (self.encoder.channel_multiplier(), self.mfcc.n_mfcc)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "mfcc": self.mfcc.to_dict(),
+            "encoder": self.encoder.to_dict(),
+            "feature_mean": list(self.feature_mean),
+            "feature_std": list(self.feature_std),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "AudioFrontEndConfig":
+        if values.get("kind", "audio") != "audio":
+            raise ValueError(f"front end kind {values.get('kind')!r} is not an audio front end")
+        return cls(
+            mfcc=MfccConfig.from_dict(values["mfcc"]),
+            encoder=EncoderConfig(**values["encoder"]),
+            feature_mean=tuple(values.get("feature_mean", ())),
+            feature_std=tuple(values.get("feature_std", ())),
+        )
+
+
+def standardise(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``(features − mean) / std`` per coefficient; identity when no statistics are given."""
+    if mean.size == 0:
+        return features
+    return (features - mean) / std
+
+
+def features_to_steps(features: np.ndarray, config: AudioFrontEndConfig, encoder: SpikeEncoder) -> torch.Tensor:
+    """MFCC frames ``[T, F]`` → spike steps ``[T', 1, C, F]`` with the configured encoder."""
+    mean = np.asarray(config.feature_mean, dtype=np.float32)
+    std = np.asarray(config.feature_std, dtype=np.float32)
+    normalised = unit_interval(torch.from_numpy(standardise(features, mean, std)).float())
+    return encoder(normalised[:, None, None, :])
+
+
+class AudioFrontEnd:
+    """Streaming audio front end; ``push(samples)`` → new spike steps ``[T_new, 1, C, F]``."""
+
+    def __init__(self, config: AudioFrontEndConfig, seed: int = 0) -> None:
+        self.config = config
+        self.mfcc = StreamingMfcc(config.mfcc)
+        self.encoder = SpikeEncoder(config.encoder, frame_dt_s=config.mfcc.hop_ms / 1000.0, seed=seed)
+
+    @property
+    def step_us(self) -> int:
+        return self.config.step_us
+
+    def reset(self) -> None:
+        self.mfcc.reset()
+        self.encoder.reset()
+
+    def push(self, samples: np.ndarray) -> torch.Tensor:
+        return features_to_steps(self.mfcc.push(samples), self.config, self.encoder)
+
+    def flush(self) -> torch.Tensor:
+        return features_to_steps(self.mfcc.flush(), self.config, self.encoder)

@@ -1,0 +1,90 @@
+"""Training examples for streaming keyword classifiers: a clip on a noisy canvas, a target per step.
+
+A streaming classifier must say "background" before a word, the word's label once it has heard
+enough of it, and "background" again after it. Each example places one clip (or none) on a
+canvas of background noise and assigns a target to every front-end frame (hop):
+
+====================================  ==============================
+frames                                target
+====================================  ==============================
+before ``onset + early_fraction·dur``  background (index 0)
+up to ``onset + decide_fraction·dur``  ignored (``IGNORE_TARGET``)
+up to ``end + hold_ms``                the clip's label
+up to ``end + release_ms``             ignored
+after that                             background
+====================================  ==============================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .augment import background_noise, change_speed, place_on_canvas, tilt_filter
+
+IGNORE_TARGET = -1
+BACKGROUND_INDEX = 0
+
+
+@dataclass(frozen=True)
+class CanvasConfig:
+    """How training canvases are made (durations in ms, levels in dB)."""
+
+    canvas_ms: float = 1300.0
+    lead_min_ms: float = 50.0
+    tail_min_ms: float = 450.0
+    early_fraction: float = 0.3
+    decide_fraction: float = 0.5
+    hold_ms: float = 150.0
+    release_ms: float = 400.0
+    snr_db_range: tuple[float, float] = (5.0, 40.0)
+    silent_background_probability: float = 0.15
+    gain_db_range: tuple[float, float] = (-20.0, 6.0)
+    speed_range: tuple[float, float] = (0.88, 1.12)
+    tilt_range: tuple[float, float] = (-0.5, 0.9)
+    background_only_probability: float = 0.1
+
+
+def frame_targets(
+    frame_count: int, hop_samples: int, onset_samples: int, clip_samples: int, label_index: int, sample_rate_hz: int, config: CanvasConfig
+) -> np.ndarray:
+    """Per-frame targets ``[frame_count]`` int64 following the table in the module docstring.
+
+    Frame ``k`` is centred on sample ``k·hop_samples`` (librosa's ``center=True``)."""
+    centres = np.arange(frame_count) * hop_samples
+    end = onset_samples + clip_samples
+    ms = sample_rate_hz / 1000.0
+    targets = np.full(frame_count, BACKGROUND_INDEX, dtype=np.int64)
+    targets[centres >= onset_samples + config.early_fraction * clip_samples] = IGNORE_TARGET
+    targets[centres >= onset_samples + config.decide_fraction * clip_samples] = label_index
+    targets[centres > end + config.hold_ms * ms] = IGNORE_TARGET
+    targets[centres > end + config.release_ms * ms] = BACKGROUND_INDEX
+    return targets
+
+
+def make_example(
+    clip: np.ndarray | None, label_index: int, sample_rate_hz: int, hop_samples: int, config: CanvasConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One augmented canvas ``[canvas_samples]`` float32 and its frame targets ``[1 + N // hop]``.
+
+    ``clip=None`` makes a background-only example (all targets background). Augmentation:
+    speed (tempo + pitch), spectral tilt, gain, background noise at a random SNR, random onset.
+    """
+    canvas_samples = int(config.canvas_ms * sample_rate_hz / 1000.0)
+    frame_count = 1 + canvas_samples // hop_samples
+    noise = background_noise(canvas_samples, sample_rate_hz, rng)
+    if clip is None:
+        level = 10.0 ** (rng.uniform(-60.0, -15.0) / 20.0)
+        return (noise * level).astype(np.float32), np.full(frame_count, BACKGROUND_INDEX, dtype=np.int64)
+    speech = change_speed(clip, rng.uniform(*config.speed_range), sample_rate_hz)
+    speech = tilt_filter(speech, rng.uniform(*config.tilt_range))
+    peak = float(np.max(np.abs(speech))) + 1e-6
+    speech = speech / peak * 0.5 * 10.0 ** (rng.uniform(*config.gain_db_range) / 20.0)
+    lead = int(config.lead_min_ms * sample_rate_hz / 1000.0)
+    latest_onset = max(lead, canvas_samples - speech.size - int(config.tail_min_ms * sample_rate_hz / 1000.0))
+    onset = int(rng.integers(lead, latest_onset + 1))
+    snr_db = None if rng.random() < config.silent_background_probability else rng.uniform(*config.snr_db_range)
+    canvas = place_on_canvas(speech, canvas_samples, onset, noise, snr_db)
+    targets = frame_targets(frame_count, hop_samples, onset, min(speech.size, canvas_samples - onset), label_index, sample_rate_hz, config)
+    return np.clip(canvas, -1.0, 1.0), targets

@@ -1,0 +1,64 @@
+"""Decision: one detection per event, thresholds, hysteresis, refractory time, background."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spikestream.pipeline.decision import DecisionConfig, StreamingDecision
+
+
+def logits_for(classes: list[int], n_classes: int = 4, confidence: float = 8.0) -> np.ndarray:
+    """One step per entry: a strong logit for that class."""
+    logits = np.zeros((len(classes), n_classes), dtype=np.float32)
+    logits[np.arange(len(classes)), classes] = confidence
+    return logits
+
+
+def test_one_word_gives_one_detection_at_the_right_time():
+    decision = StreamingDecision(DecisionConfig(window_steps=4, on_threshold=0.6), n_classes=4, step_us=10_000)
+    fired = decision.update(logits_for([0] * 10 + [2] * 30 + [0] * 20))
+    assert len(fired) == 1
+    assert fired[0].class_index == 2
+    assert fired[0].time_us == (10 + 3) * 10_000  # window mean reaches 0.75 > 0.6 after 3 of 4 steps
+    assert fired[0].score > 0.6
+
+
+def test_background_and_silence_fire_nothing():
+    decision = StreamingDecision(DecisionConfig(), n_classes=4, step_us=10_000)
+    assert decision.update(logits_for([0] * 500)) == []
+    uncertain = np.zeros((200, 4), dtype=np.float32)  # uniform 0.25 each: below every threshold
+    assert decision.update(uncertain) == []
+
+
+def test_hysteresis_needs_background_between_words():
+    config = DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=0)
+    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    # class 1 then class 3 with no background between: still one word
+    assert len(decision.update(logits_for([1] * 20 + [3] * 20))) == 1
+    fired = decision.update(logits_for([0] * 10 + [3] * 20))
+    assert [f.class_index for f in fired] == [3]
+
+
+def test_refractory_time_suppresses_a_quick_repeat():
+    config = DecisionConfig(window_steps=2, on_threshold=0.6, off_threshold=0.6, refractory_ms=300)
+    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    steps = [1] * 5 + [0] * 5 + [1] * 5 + [0] * 40 + [1] * 5
+    fired = decision.update(logits_for(steps))
+    assert [f.time_us for f in fired] == [20_000, (55 + 2) * 10_000]
+
+
+def test_chunking_does_not_change_decisions():
+    rng = np.random.default_rng(0)
+    steps = rng.choice([0, 0, 0, 1, 2, 3], size=400).tolist()
+    logits = logits_for(steps, confidence=3.0) + rng.normal(0, 1, (400, 4)).astype(np.float32)
+    whole = StreamingDecision(DecisionConfig(), 4, 10_000).update(logits)
+    chunked_decision = StreamingDecision(DecisionConfig(), 4, 10_000)
+    chunked = [d for i in range(0, 400, 7) for d in chunked_decision.update(logits[i : i + 7])]
+    assert whole == chunked and len(whole) > 0
+
+
+@pytest.mark.parametrize("field, value", [("window_steps", 0), ("on_threshold", 1.5), ("off_threshold", 0.0)])
+def test_bad_settings_are_named(field, value):
+    with pytest.raises(ValueError, match=field):
+        DecisionConfig(**{field: value})
