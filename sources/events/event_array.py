@@ -52,10 +52,22 @@ def as_event_array(events: np.ndarray) -> np.ndarray:
 
     Raises ``ValueError`` naming the missing fields when the array is not an event array.
     """
-    names = events.dtype.names or ()
+    names = tuple(events.dtype.fields or ())  # names and titles (tonic's aedat4 reader titles "on" as "p")
     missing = [name for name in ("x", "y", "t", "p") if name not in names]
     if missing:
         raise ValueError(f"expected an event array with fields x, y, t, p; missing {missing} in dtype {events.dtype}")
     if events.dtype == EVENT_DTYPE:
         return events
     return make_events(events["x"], events["y"], events["t"], events["p"])
+
+
+def rescale_events(events: np.ndarray, from_size: SensorSize, to_size: SensorSize) -> np.ndarray:
+    """Map coordinates from one sensor geometry to another (nearest pixel, each axis scaled on its
+    own: ``x' = x · W_to // W_from``), so a recording from any camera can drive a model trained
+    on another sensor size. Returns a new array; identity when the sizes match."""
+    if (from_size.width, from_size.height) == (to_size.width, to_size.height):
+        return events
+    scaled = events.copy()
+    scaled["x"] = (events["x"].astype(np.int64) * to_size.width // from_size.width).astype(np.uint16)
+    scaled["y"] = (events["y"].astype(np.int64) * to_size.height // from_size.height).astype(np.uint16)
+    return scaled
