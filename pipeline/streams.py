@@ -11,6 +11,8 @@ import numpy as np
 from ..models.checkpoint import LoadedModel
 from ..sources.audio.audio_file import AUDIO_EXTENSIONS, AudioChunk, AudioFileSource
 from ..sources.audio.front_end import AudioFrontEnd, AudioFrontEndConfig
+from ..sources.events.framing import EventFrontEndConfig
+from ..sources.events.front_end import EventFrontEnd
 from .decision import DecisionConfig
 from .runtime import Chunk, StreamingClassifier
 
@@ -21,9 +23,7 @@ def build_front_end(front_end_config: dict):
     if kind == "audio":
         return AudioFrontEnd(AudioFrontEndConfig.from_dict(front_end_config))
     if kind == "events":
-        from .event_streams import build_event_front_end
-
-        return build_event_front_end(front_end_config)
+        return EventFrontEnd(EventFrontEndConfig.from_dict(front_end_config))
     raise ValueError(f"checkpoint front end kind {kind!r} is unknown; expected 'audio' or 'events'")
 
 

@@ -1,18 +1,8 @@
 """Training examples for streaming keyword classifiers: a clip on a noisy canvas, a target per step.
 
-A streaming classifier must say "background" before a word, the word's label once it has heard
-enough of it, and "background" again after it. Each example places one clip (or none) on a
-canvas of background noise and assigns a target to every front-end frame (hop):
-
-====================================  ==============================
-frames                                target
-====================================  ==============================
-before ``onset + early_fraction·dur``  background (index 0)
-up to ``onset + decide_fraction·dur``  ignored (``IGNORE_TARGET``)
-up to ``end + hold_ms``                the clip's label
-up to ``end + release_ms``             ignored
-after that                             background
-====================================  ==============================
+Each example places one clip (or none) on a canvas of background noise and assigns a target to
+every front-end frame (hop) with :func:`spikestream.sources.step_targets.step_targets`: background
+before the word, its label from mid-word until shortly after it, background again later.
 """
 
 from __future__ import annotations
@@ -21,10 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..step_targets import BACKGROUND_INDEX, IGNORE_TARGET, TargetTiming, step_targets
 from .augment import background_noise, change_speed, place_on_canvas, tilt_filter
 
-IGNORE_TARGET = -1
-BACKGROUND_INDEX = 0
 
 
 @dataclass(frozen=True)
@@ -34,10 +23,7 @@ class CanvasConfig:
     canvas_ms: float = 1300.0
     lead_min_ms: float = 50.0
     tail_min_ms: float = 450.0
-    early_fraction: float = 0.3
-    decide_fraction: float = 0.5
-    hold_ms: float = 150.0
-    release_ms: float = 400.0
+    timing: TargetTiming = TargetTiming()
     snr_db_range: tuple[float, float] = (5.0, 40.0)
     silent_background_probability: float = 0.15
     gain_db_range: tuple[float, float] = (-20.0, 6.0)
@@ -49,18 +35,11 @@ class CanvasConfig:
 def frame_targets(
     frame_count: int, hop_samples: int, onset_samples: int, clip_samples: int, label_index: int, sample_rate_hz: int, config: CanvasConfig
 ) -> np.ndarray:
-    """Per-frame targets ``[frame_count]`` int64 following the table in the module docstring.
-
-    Frame ``k`` is centred on sample ``k·hop_samples`` (librosa's ``center=True``)."""
-    centres = np.arange(frame_count) * hop_samples
-    end = onset_samples + clip_samples
-    ms = sample_rate_hz / 1000.0
-    targets = np.full(frame_count, BACKGROUND_INDEX, dtype=np.int64)
-    targets[centres >= onset_samples + config.early_fraction * clip_samples] = IGNORE_TARGET
-    targets[centres >= onset_samples + config.decide_fraction * clip_samples] = label_index
-    targets[centres > end + config.hold_ms * ms] = IGNORE_TARGET
-    targets[centres > end + config.release_ms * ms] = BACKGROUND_INDEX
-    return targets
+    """Per-frame targets ``[frame_count]`` int64; frame ``k`` is centred on sample ``k·hop_samples``
+    (librosa's ``center=True``)."""
+    to_us = 1_000_000 / sample_rate_hz
+    step_times_us = np.arange(frame_count) * hop_samples * to_us
+    return step_targets(step_times_us, int(onset_samples * to_us), int(clip_samples * to_us), label_index, config.timing)
 
 
 def make_example(

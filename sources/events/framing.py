@@ -13,20 +13,18 @@ multiple of ``bin_us``: tonic then drops the events at ``t[-1]``; ``flush()`` em
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from . import binning_kernel as kernel
 from .event_array import SensorSize
 from .filters import check_time_order, denoise_keep_mask, new_filter_state, refractory_keep_mask
 
 OUTPUT_MODES = ("binary", "counts")
-_BLOCK_EVENTS = 1 << 16  # events per block: the per-event temporaries stay in cache
-_SMALL_OUTPUT_CELLS = 1 << 20  # up to this many frame cells (4 MiB), count all bins in one call
-_ONE = np.float32(1.0)
+_NO_LATE = np.empty(0, np.int64)  # bin_events keeps no events past its last bin
 
 
 @dataclass(frozen=True)
@@ -112,31 +110,6 @@ def _columns(events: np.ndarray, width: int, height: int, where: str, previous_t
     return x, y, t_us, on
 
 
-def accumulate_bins(counts: np.ndarray, pixel_index: np.ndarray, t_us: np.ndarray, t_start_us: int, bin_us: int) -> np.ndarray:
-    """Add time-ordered events at flat cells ``pixel_index`` (intp) into ``counts`` ``[bins, cells]``
-    float32, in place; returns ``counts``.
-
-    Bin ``k`` = ``[t_start_us + k·bin_us, t_start_us + (k+1)·bin_us)``; other events are ignored.
-    Bin edges come from ``searchsorted``. Counting is ``np.add.at`` with one flat intp index and a
-    float32 one, NumPy's (>= 1.25) fast path, which beat ``bincount`` here (no int64 table to zero
-    and cast); tonic's ``add.at`` with a 4-tuple index and an int one takes the slow path."""
-    if len(t_us) == 0 or len(counts) == 0:
-        return counts
-    first_bin = max(0, (int(t_us[0]) - t_start_us) // bin_us)
-    end_bin = min(len(counts), (int(t_us[-1]) - t_start_us) // bin_us + 1)
-    if end_bin <= first_bin:
-        return counts
-    window = counts[first_bin:end_bin]
-    edges = np.searchsorted(t_us, t_start_us + bin_us * np.arange(first_bin, end_bin + 1, dtype=np.int64))
-    if window.size <= _SMALL_OUTPUT_CELLS and len(window) > 8:  # many small bins: one call on bin·cells + cell
-        offsets = np.repeat(np.arange(end_bin - first_bin, dtype=np.intp) * window.shape[1], np.diff(edges))
-        np.add.at(window.reshape(-1), pixel_index[edges[0] : edges[-1]] + offsets, _ONE)
-    else:  # one call per bin keeps the written frame in cache
-        for k in np.flatnonzero(np.diff(edges)):
-            np.add.at(window[k], pixel_index[edges[k] : edges[k + 1]], _ONE)
-    return counts
-
-
 def bin_events(
     events: np.ndarray, sensor_size: SensorSize | tuple[int, int, int], t_start_us: int, bin_us: int, bin_count: int
 ) -> np.ndarray:
@@ -145,18 +118,20 @@ def bin_events(
     ``events``: time-ordered event array; ``sensor_size``: :class:`SensorSize` or tonic's
     ``(W, H, P)``; bin ``k`` covers ``[t_start_us + k·bin_us, t_start_us + (k+1)·bin_us)`` µs.
     Events before ``t_start_us`` or after the last bin are dropped. See the module docstring for
-    matching tonic's ``ToFrame`` exactly (``t_start_us = t[0]`` and tonic's bin count).
+    matching tonic's ``ToFrame`` exactly (``t_start_us = t[0]`` and tonic's bin count). One pass of
+    :func:`.binning_kernel.frame_block` over the events (compiled when numba is installed).
     """
     width, height = (sensor_size.width, sensor_size.height) if isinstance(sensor_size, SensorSize) else sensor_size[:2]
     if bin_us <= 0 or bin_count < 0:
         raise ValueError(f"bin_events: bin_us must be > 0 µs and bin_count >= 0, got {bin_us}, {bin_count}")
-    counts = np.zeros((int(bin_count), 2 * height * width), dtype=np.float32)
-    previous_t_us = None
-    for start in range(0, len(events), _BLOCK_EVENTS):  # cache-sized blocks: per-event passes run in cache
-        x, y, t_us, on = _columns(events[start : start + _BLOCK_EVENTS], width, height, "bin_events", previous_t_us)
-        accumulate_bins(counts, on * (height * width) + y * width + x, t_us, int(t_start_us), int(bin_us))
-        previous_t_us = int(t_us[-1])
-    return counts.reshape(int(bin_count), 2, height, width)
+    frames = np.zeros((int(bin_count), 2 * height * width), dtype=np.float32)  # lazily zeroed pages (calloc)
+    if len(events):
+        x, y, t_us = events["x"], events["y"], events["t"]
+        status = kernel.frame_block(x, y, t_us, events["p"], *kernel.pixel_tables(width, height, (0, 0, width, height), 1),
+                                    frames, int(t_start_us), int(bin_us), False, kernel.NO_PREVIOUS_US, _NO_LATE, _NO_LATE, 0, False)
+        if status < 0:
+            raise kernel.bad_event_error("bin_events", x, y, t_us, -1 - status, width, height, kernel.NO_PREVIOUS_US)
+    return frames.reshape(int(bin_count), 2, height, width)
 
 
 def crop_events(events: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
@@ -190,30 +165,35 @@ class StreamingEventFramer:
     def __init__(self, config: EventFrontEndConfig, t_start_us: int | None = None) -> None:
         self.config, self._shape, self._bin_us = config, config.output_shape, config.bin_us
         self._initial_t_start_us = t_start_us
+        self._filtered = config.refractory_ms is not None or config.denoise_ms is not None
+        x0, y0, width, height = config.roi_box  # cell tables: sensor pixels, or roi pixels after the filters
+        self._tables = (kernel.pixel_tables(width, height, (0, 0, width, height), config.downsample_factor) if self._filtered
+                        else kernel.pixel_tables(config.sensor_width, config.sensor_height, config.roi_box, config.downsample_factor))
         self.reset()
 
     def reset(self) -> None:
         """Forget all events, filter memories and the time origin."""
+        config = self.config
         self._bin_start_us = self._initial_t_start_us
         self._watermark_us: int | None = None  # no event earlier than this may arrive
         self._open_bin_has_event = False
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # the open bin's events: (pixels, t_us) parts
-        roi_size = SensorSize(self.config.roi_box[2], self.config.roi_box[3])
-        self._refractory_state = new_filter_state(roi_size) if self.config.refractory_ms else None
-        self._denoise_state = new_filter_state(roi_size) if self.config.denoise_ms else None
+        self._late_count = 0  # the open bin's events: flat cells and µs times, int64 [capacity]
+        self._late_pixels, self._late_t_us = np.empty(0, np.int64), np.empty(0, np.int64)
+        roi_size = SensorSize(config.roi_box[2], config.roi_box[3])
+        self._refractory_state = new_filter_state(roi_size) if config.refractory_ms else None
+        self._denoise_state = new_filter_state(roi_size) if config.denoise_ms else None
 
     @property
     def next_bin_start_us(self) -> int | None:
         """Start (µs) of the bin that will be emitted next; None before any time is known."""
         return self._bin_start_us
 
-    def _pixels(self, events: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Per block: crop, filter, downsample → flat ``(channel, y, x)`` index and ``t_us`` of kept events."""
-        config, previous_t_us, factor = self.config, None, self.config.downsample_factor
+    def _filtered_columns(self, events: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+        """With filters only, per block: checked, cropped, filtered ``x, y`` (roi pixels), ``t_us``, ``on``."""
+        config, previous_t_us = self.config, None
         x0, y0, width, height = config.roi_box
-        _, height_out, width_out = self._shape
-        for start in range(0, len(events), _BLOCK_EVENTS):
-            block = events[start : start + _BLOCK_EVENTS]
+        for start in range(0, len(events), kernel.BLOCK_EVENTS):
+            block = events[start : start + kernel.BLOCK_EVENTS]
             x, y, t_us, on = _columns(block, config.sensor_width, config.sensor_height, "StreamingEventFramer.push", previous_t_us)
             previous_t_us = int(t_us[-1])
             if config.roi is not None:  # x - x0 wraps to a huge unsigned value left of the roi
@@ -227,27 +207,36 @@ class StreamingEventFramer:
                 if state is not None:
                     kept = keep_mask(x, y, t_us, int(round(window_ms * 1000.0)), state)
                     x, y, t_us, on = x[kept], y[kept], t_us[kept], on[kept]
-            if factor > 1:  # a shift for powers of two is 3x faster than integer division
-                shift = factor.bit_length() - 1
-                x, y = (x >> shift, y >> shift) if factor == 1 << shift else (x // factor, y // factor)
-            yield on * (height_out * width_out) + y * width_out + x, t_us
+            yield x, y, t_us, on.view(np.uint8)
 
-    def _close_bins(self, bin_count: int, new_events: Iterable[tuple[np.ndarray, np.ndarray]] = ()) -> np.ndarray:
-        """Emit ``bin_count`` bins from the pending and ``new_events``; keep the rest pending."""
-        if self._bin_start_us is None or bin_count == 0:
-            self._pending.extend(part for part in new_events if len(part[1]))
-            return np.zeros((0, *self._shape), dtype=np.float32)
-        counts = np.zeros((bin_count, math.prod(self._shape)), dtype=np.float32)
-        end_us = self._bin_start_us + bin_count * self._bin_us
-        still_open = []
-        for pixels, t_us in itertools.chain(self._pending, new_events):
-            accumulate_bins(counts, pixels, t_us, self._bin_start_us, self._bin_us)
-            first_open = np.searchsorted(t_us, end_us)
-            if first_open < len(t_us):
-                still_open.append((pixels[first_open:], t_us[first_open:]))
-        self._pending, self._bin_start_us, self._open_bin_has_event = still_open, end_us, False
-        frames = counts.reshape(bin_count, *self._shape)
-        return np.minimum(frames, 1.0, out=frames) if self.config.output_mode == "binary" else frames
+    def _add_events(self, events: np.ndarray, frames: np.ndarray) -> None:
+        """Bin ``events`` into ``frames`` ``[bins, cells]`` (from ``_bin_start_us``); keep later ones as late."""
+        binary, config, late_count = self.config.output_mode == "binary", self.config, self._late_count
+        parts = self._filtered_columns(events) if self._filtered else [(events["x"], events["y"], events["t"], events["p"])]
+        for x, y, t_us, p in parts:
+            if len(self._late_pixels) < late_count + len(t_us):  # room for every event; np.empty touches no page
+                capacity = max(2 * len(self._late_pixels), late_count + len(t_us))
+                pixels, times = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
+                pixels[:late_count], times[:late_count] = self._late_pixels[:late_count], self._late_t_us[:late_count]
+                self._late_pixels, self._late_t_us = pixels, times
+            status = kernel.frame_block(x, y, t_us, p, *self._tables, frames, self._bin_start_us, self._bin_us, binary,
+                                        kernel.NO_PREVIOUS_US, self._late_pixels, self._late_t_us, late_count, True)
+            if status < 0:
+                raise kernel.bad_event_error("StreamingEventFramer.push", x, y, t_us, -1 - status,
+                                             config.sensor_width, config.sensor_height, kernel.NO_PREVIOUS_US)
+            late_count = self._late_count = status
+
+    def _close_bins(self, bin_count: int, events: np.ndarray | None = None) -> np.ndarray:
+        """Emit ``bin_count`` bins from the late events kept so far and ``events``; keep the rest."""
+        frames = np.zeros((bin_count, math.prod(self._shape)), dtype=np.float32)  # the one output of this call
+        if bin_count:
+            self._late_count = kernel.scatter_late(self._late_pixels, self._late_t_us, self._late_count, frames,
+                                                   self._bin_start_us, self._bin_us, self.config.output_mode == "binary")
+        if events is not None:
+            self._add_events(events, frames)
+        if bin_count:
+            self._bin_start_us, self._open_bin_has_event = self._bin_start_us + bin_count * self._bin_us, False
+        return frames.reshape(bin_count, *self._shape)
 
     def push(self, events: np.ndarray) -> np.ndarray:
         """Add a time-ordered chunk; return the bins it completes, ``[n_new, 2, H_out, W_out]`` float32."""
@@ -260,7 +249,7 @@ class StreamingEventFramer:
                              "(an earlier chunk, advance_to or t_start_us); feed chunks in time order")
         self._bin_start_us = first_us if self._bin_start_us is None else self._bin_start_us
         self._watermark_us = last_us
-        frames = self._close_bins(max(0, (last_us - self._bin_start_us) // self._bin_us), self._pixels(events))
+        frames = self._close_bins(max(0, (last_us - self._bin_start_us) // self._bin_us), events)
         self._open_bin_has_event = True  # the last event always lies in the open bin
         return frames
 
@@ -296,4 +285,4 @@ class FrameEvents:
         start_us = framer._bin_start_us = int(events["t"][0]) if self.t_start_us is None else self.t_start_us
         if int(events["t"][0]) < start_us:
             raise ValueError(f"FrameEvents: event at t={int(events['t'][0])} µs precedes t_start_us={start_us}")
-        return framer._close_bins((int(events["t"][-1]) - start_us) // framer._bin_us + 1, framer._pixels(events))
+        return framer._close_bins((int(events["t"][-1]) - start_us) // framer._bin_us + 1, events)

@@ -1,5 +1,6 @@
 """Event framing: exact agreement with tonic's ToFrame, streaming chunk invariance, crop/downsample
-/binary semantics, config round trip, and rendering to GIF/PNG."""
+/binary semantics, config round trip, and rendering to GIF/PNG. The binning tests run on both kernels
+(numba-compiled and NumPy fallback, see the ``backend`` fixture)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import tonic
 from PIL import Image, ImageSequence
 
-from spikestream.sources.events import framing, render
+from spikestream.sources.events import binning_kernel, framing, render
 from spikestream.sources.events.event_array import SensorSize, make_events
 from spikestream.sources.events.filters import denoise_filter, refractory_filter
 from spikestream.sources.events.framing import EventFrontEndConfig, FrameEvents, StreamingEventFramer, bin_events
@@ -51,8 +52,21 @@ NMNIST = SensorSize(34, 34)
 DAVIS = SensorSize(346, 260)
 
 
+@pytest.fixture(params=["numba", "numpy"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on the compiled kernel, then on the NumPy fallback (as without numba, in small
+    blocks so that blocks straddle bin edges)."""
+    if request.param == "numba" and binning_kernel.frame_block_numba is None:
+        pytest.skip("numba is not installed")
+    if request.param == "numpy":
+        monkeypatch.setattr(binning_kernel, "frame_block_numba", None)
+        monkeypatch.setattr(binning_kernel, "scatter_late_numba", None)
+        monkeypatch.setattr(binning_kernel, "BLOCK_EVENTS", 257)
+    return request.param
+
+
 @pytest.mark.parametrize("bin_us", [1000, 3333, 20000, 400000])
-def test_bin_events_equals_tonic_on_nmnist(nmnist_events: np.ndarray, bin_us: int) -> None:
+def test_bin_events_equals_tonic_on_nmnist(backend: str, nmnist_events: np.ndarray, bin_us: int) -> None:
     expected = tonic_frames(nmnist_events, NMNIST, bin_us)
     frames = bin_events(nmnist_events, NMNIST, int(nmnist_events["t"][0]), bin_us, tonic_frame_count(nmnist_events["t"], bin_us))
     assert frames.dtype == np.float32 and frames.shape == expected.shape
@@ -60,7 +74,7 @@ def test_bin_events_equals_tonic_on_nmnist(nmnist_events: np.ndarray, bin_us: in
 
 
 @pytest.mark.parametrize("bin_us", [1000, 10000, 33333])
-def test_bin_events_equals_tonic_on_davis(davis_events: np.ndarray, bin_us: int) -> None:
+def test_bin_events_equals_tonic_on_davis(backend: str, davis_events: np.ndarray, bin_us: int) -> None:
     expected = tonic_frames(davis_events, DAVIS, bin_us)
     frames = bin_events(davis_events, DAVIS.as_tonic(), int(davis_events["t"][0]), bin_us, tonic_frame_count(davis_events["t"], bin_us))
     np.testing.assert_array_equal(frames, expected)
@@ -69,17 +83,47 @@ def test_bin_events_equals_tonic_on_davis(davis_events: np.ndarray, bin_us: int)
     np.testing.assert_array_equal(FrameEvents(counts)(davis_events)[: len(expected)], expected)
 
 
-@pytest.mark.parametrize("small_output_cells", [0, 1 << 40])  # both counting paths of accumulate_bins
-@pytest.mark.parametrize("seed", range(4))
-def test_bin_events_equals_tonic_on_random_events(monkeypatch: pytest.MonkeyPatch, small_output_cells: int, seed: int) -> None:
-    monkeypatch.setattr(framing, "_SMALL_OUTPUT_CELLS", small_output_cells)
-    monkeypatch.setattr(framing, "_BLOCK_EVENTS", 257)  # many blocks, some straddling bin edges
+@pytest.mark.parametrize("seed", range(8))
+def test_bin_events_equals_tonic_on_random_events(backend: str, seed: int) -> None:
     rng = np.random.default_rng(seed)
     sensor = SensorSize(int(rng.integers(1, 40)), int(rng.integers(1, 30)))
     events = random_events(rng, int(rng.integers(1, 5000)), sensor, int(rng.integers(1, 200000)), t0_us=int(rng.integers(0, 10**12)))
     bin_us = int(rng.integers(1, 20000 if seed % 2 else 300))  # even seeds: many bins per block
     frames = bin_events(events, sensor, int(events["t"][0]), bin_us, tonic_frame_count(events["t"], bin_us))
     np.testing.assert_array_equal(frames, tonic_frames(events, sensor, bin_us))
+    tonic_dtype = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])  # tonic's readers' int fields
+    as_tonic = np.array(events.tolist(), dtype=tonic_dtype)
+    np.testing.assert_array_equal(bin_events(as_tonic, sensor, int(events["t"][0]), bin_us, len(frames)), frames)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(output_mode="counts", roi=(3, 2, 20, 17), downsample_factor=3),
+    dict(output_mode="binary", roi=(0, 5, 31, 20), downsample_factor=4),
+    dict(output_mode="binary", refractory_ms=0.3),
+    dict(output_mode="counts", downsample_factor=2, denoise_ms=1.0),
+])
+def test_numba_and_numpy_kernels_give_identical_frames(monkeypatch: pytest.MonkeyPatch, settings: dict) -> None:
+    if binning_kernel.frame_block_numba is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(11)
+    events = random_events(rng, 20000, NMNIST, 300_000, t0_us=5)
+    config = EventFrontEndConfig(NMNIST.width, NMNIST.height, bin_ms=0.9, **settings)
+    compiled = [push_in_chunks(StreamingEventFramer(config), events, np.random.default_rng(1)), FrameEvents(config)(events)]
+    compiled.append(bin_events(events, NMNIST, 3, 700, 500))
+    monkeypatch.setattr(binning_kernel, "frame_block_numba", None)
+    monkeypatch.setattr(binning_kernel, "scatter_late_numba", None)
+    fallback = [push_in_chunks(StreamingEventFramer(config), events, np.random.default_rng(1)), FrameEvents(config)(events)]
+    fallback.append(bin_events(events, NMNIST, 3, 700, 500))
+    for ours, theirs in zip(compiled, fallback):
+        assert ours.shape == theirs.shape and ours.sum() > 0
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_big_endian_fields_fall_back_to_numpy() -> None:
+    events = make_events([0, 1, 1], [0, 0, 1], [10, 11, 30], [1, 0, 1])
+    expected = bin_events(events, SensorSize(2, 2), 10, 10, 3)  # first the native build, then same-looking swapped arrays
+    swapped = events.astype(events.dtype.newbyteorder(">"))
+    np.testing.assert_array_equal(bin_events(swapped, SensorSize(2, 2), 10, 10, 3), expected)
 
 
 def test_first_bin_starts_at_first_event_like_tonic() -> None:
@@ -129,7 +173,7 @@ CONFIGS = [
 
 @pytest.mark.parametrize("settings", CONFIGS)
 @pytest.mark.parametrize("seed", range(3))
-def test_streaming_framer_is_chunking_invariant(nmnist_events: np.ndarray, settings: dict, seed: int) -> None:
+def test_streaming_framer_is_chunking_invariant(backend: str, nmnist_events: np.ndarray, settings: dict, seed: int) -> None:
     config = EventFrontEndConfig(NMNIST.width, NMNIST.height, bin_ms=1.0, **settings)
     reference = FrameEvents(config)(nmnist_events)
     assert reference.shape[1:] == config.output_shape and reference.shape[0] > 200
@@ -140,7 +184,7 @@ def test_streaming_framer_is_chunking_invariant(nmnist_events: np.ndarray, setti
     np.testing.assert_array_equal(push_in_chunks(framer, nmnist_events, rng), reference)
 
 
-def test_streaming_counts_match_bin_events_on_random_events_with_tiny_chunks() -> None:
+def test_streaming_counts_match_bin_events_on_random_events_with_tiny_chunks(backend: str) -> None:
     rng = np.random.default_rng(7)
     sensor = SensorSize(5, 4)
     events = random_events(rng, 3000, sensor, 50_000, t0_us=123)
@@ -151,7 +195,7 @@ def test_streaming_counts_match_bin_events_on_random_events_with_tiny_chunks() -
     np.testing.assert_array_equal(streamed, bin_events(events, sensor, 123, 700, bin_count))
 
 
-def test_bins_are_emitted_as_soon_as_they_are_proven_complete() -> None:
+def test_bins_are_emitted_as_soon_as_they_are_proven_complete(backend: str) -> None:
     framer = StreamingEventFramer(EventFrontEndConfig(2, 1, bin_ms=1.0, output_mode="counts"))
     assert framer.push(make_events([0], [0], [5000], [1])).shape == (0, 2, 1, 2)  # bin [5000, 6000) opens
     assert framer.push(make_events([1], [0], [5999], [1])).shape[0] == 0  # another event may still come at 5999
@@ -180,7 +224,7 @@ def test_advance_to_emits_empty_bins_on_silence() -> None:
     assert framer.flush().shape[0] == 0  # no event fell in the open bin
 
 
-def test_push_before_advanced_time_or_out_of_order_raises() -> None:
+def test_push_before_advanced_time_or_out_of_order_raises(backend: str) -> None:
     framer = StreamingEventFramer(EventFrontEndConfig(3, 3, bin_ms=1.0))
     framer.push(make_events([0], [0], [100], [1]))
     framer.advance_to(2000)
@@ -200,7 +244,7 @@ def test_t_start_us_fixes_the_bin_grid() -> None:
     assert frames.shape[0] == 3 and frames[2, 1, 0, 0] == 1 and frames[:2].sum() == 0
 
 
-def test_downsample_crop_and_binary_by_hand() -> None:
+def test_downsample_crop_and_binary_by_hand(backend: str) -> None:
     # sensor 7x5, roi x 1..5, y 1..4 (width 5, height 4), factor 2 → output ceil(4/2) x ceil(5/2) = 2 x 3
     events = make_events(x=[0, 1, 2, 2, 5, 5, 6, 3], y=[0, 1, 1, 2, 4, 4, 1, 3], t_us=range(8), p=[1, 1, 1, 0, 1, 1, 1, 1])
     config = EventFrontEndConfig(7, 5, bin_ms=1.0, roi=(1, 1, 5, 4), downsample_factor=2, output_mode="counts")
@@ -225,7 +269,7 @@ def test_downsample_output_size_ceil_divides() -> None:
     assert frames.shape == (1, 2, 65, 87) and frames[0, 1, 64, 86] == 1
 
 
-def test_filters_inside_the_framer_match_the_filter_functions(davis_events: np.ndarray) -> None:
+def test_filters_inside_the_framer_match_the_filter_functions(backend: str, davis_events: np.ndarray) -> None:
     events = davis_events[:40000]
     config = EventFrontEndConfig(346, 260, bin_ms=5.0, output_mode="counts", refractory_ms=1.0, denoise_ms=5.0)
     filtered, _ = refractory_filter(events, 1000, sensor_size=DAVIS)
