@@ -36,16 +36,16 @@ BACKGROUND_LABEL = "background"
 class AudioTrainingSettings:
     """Hyper-parameters of ``spikestream train audio`` (all recorded in the checkpoint)."""
 
-    epochs: int = 36
+    epochs: int = 30
     batch_size: int = 64
-    learning_rate: float = 2e-3
+    learning_rate: float = 2.5e-3
     seed: int = 0
     encoder: str = "direct"
-    channels: tuple[int, ...] = (32, 48, 64)
+    channels: tuple[int, ...] = (24, 32, 48)
     kernel_size: int = 3
     kernel_t: tuple[int, ...] = (5, 5, 5)
     dilation_t: tuple[int, ...] = (1, 3, 6)
-    hidden: int = 160
+    hidden: int = 128
     readout_tau_mem_ms: float = 40.0
     background_weight: float = 0.1
     recurrent: bool = False
