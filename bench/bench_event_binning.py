@@ -5,34 +5,47 @@ Events: the real Prophesee EVT3 recording ``../shared/data/dvs/evt3_sample.raw``
 219,596 events in 54 ms, read with ``expelliarmus.Wizard(encoding="evt3")``), tiled 20 times in
 time (each copy shifted by the recording's span) → 4.39 M events over 1.08 s.
 
-Cases (every one checks that both sides give identical frames, outside the timing):
+Cases (every one checks that both sides give identical full frames for the same events, outside
+the timing; then each side is warmed up once and timed as the best of alternating rounds):
 
-1. ``full_sensor_50ms`` / ``full_sensor_10ms``: whole recording → ``[T, 2, 720, 1280]``;
-   ``bin_events`` (float32 frames) vs ``ToFrame`` (int16 frames). At 10 ms the float32 output is
-   796 MB, so both sides are bound by writing memory rather than by counting events.
+1. ``whole_full_sensor_50ms`` / ``_10ms``: whole recording → ``[T, 2, 720, 1280]``;
+   ``bin_events`` (float32 frames) vs ``ToFrame`` (int16 frames). At 10 ms our float32 output is
+   796 MB (tonic's int16 398 MB): the OS zeroing its fresh pages takes most of our time.
+   ``whole_downsample4_10ms``: ``FrameEvents`` with 4× pooling → ``[T, 2, 180, 320]``.
 2. ``streaming_full_sensor_10ms``: ``StreamingEventFramer`` fed chunks of 4,096 events (about 1 ms,
    as a live camera delivers them), each emitted frame consumed and dropped; vs ``ToFrame``.
 3. ``streaming_downsample4_10ms``: the model-input shape, 320×180 after 4× pooling; the framer
    pools the raw events itself, tonic gets them already pooled (its pooling is not timed).
 
+Also per case: the NumPy fallback (numba disabled) and, for whole recordings, ``float32_alloc_floor``:
+the time to get the same float32 output as fresh zeroed memory and touch each page once (every page
+of these frames holds an event); no binner that returns a fresh float32 array beats it, so
+``tonic / floor`` bounds the ratio. The numba kernel's first call (JIT compile) is timed in fresh processes, excluded from the
+throughputs, and reported: cold (empty cache) and from the on-disk cache.
+
 Times are the best of several runs (other processes share this machine). Writes
-``bench/results/event_binning.json``. Run: ``.venv/bin/python bench/bench_event_binning.py`` (< 60 s).
+``bench/results/event_binning.json``. Run: ``.venv/bin/python bench/bench_event_binning.py`` (< 90 s).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import expelliarmus
 import numpy as np
 import tonic
 
+from spikestream.sources.events import binning_kernel
 from spikestream.sources.events.event_array import SensorSize, make_events
 from spikestream.sources.events.framing import EventFrontEndConfig, FrameEvents, StreamingEventFramer, bin_events
 
@@ -45,19 +58,57 @@ CHUNK_EVENTS = 4096
 GOAL_RATIO = 10.0
 
 
-def interleaved_best(rounds: int, ours, baseline, ours_per_round: int = 3) -> tuple[float, float]:
-    """Best time of each function over ``rounds`` alternating rounds, so load from other processes on
-    the machine hits both sides alike."""
-    ours_s = baseline_s = math.inf
+def interleaved_best(rounds: int, functions: dict[str, Callable[[], object]], repeats: dict[str, int]) -> dict[str, float]:
+    """Best time (s) of each function over ``rounds`` alternating rounds (``repeats[name]`` calls per
+    round), so load from other processes on the machine hits all sides alike."""
+    best = dict.fromkeys(functions, math.inf)
+    for _ in range(rounds):
+        for name, function in functions.items():
+            for _ in range(repeats.get(name, 1)):
+                start = time.perf_counter()
+                function()
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+@contextlib.contextmanager
+def numpy_fallback() -> Iterator[None]:
+    """Run the framing code on its NumPy path, as on a machine without numba."""
+    compiled, binning_kernel.frame_block_numba = binning_kernel.frame_block_numba, None
+    try:
+        yield
+    finally:
+        binning_kernel.frame_block_numba = compiled
+
+
+def float32_alloc_floor(shape: tuple[int, ...], rounds: int = 5) -> float:
+    """Best time (s) to get fresh zeroed float32 memory of ``shape`` and touch every 4 KiB page once."""
+    best = math.inf
     for _ in range(rounds):
         start = time.perf_counter()
-        baseline()
-        baseline_s = min(baseline_s, time.perf_counter() - start)
-        for _ in range(ours_per_round):
-            start = time.perf_counter()
-            ours()
-            ours_s = min(ours_s, time.perf_counter() - start)
-    return ours_s, baseline_s
+        np.zeros(shape, np.float32).reshape(-1)[::1024] = 1.0
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+JIT_PROBE = """
+import time, numpy as np
+from spikestream.sources.events.event_array import SensorSize, make_events
+from spikestream.sources.events.framing import bin_events
+events = make_events(np.arange(64) % 32, np.arange(64) % 16, np.arange(64) * 10, np.arange(64) % 2)
+start = time.perf_counter()
+bin_events(events, SensorSize(32, 16), 0, 100, 7)
+print(time.perf_counter() - start)
+"""
+
+
+def jit_first_call_seconds() -> dict[str, float]:
+    """First ``bin_events`` call in fresh processes: compiling into an empty cache, then loading it."""
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+        runs = [float(subprocess.run([sys.executable, "-c", JIT_PROBE], env=env, check=True, capture_output=True, text=True).stdout)
+                for _ in range(2)]
+    return {"jit_compile_first_call_seconds": round(runs[0], 3), "cached_first_call_seconds": round(runs[1], 3)}
 
 
 def load_tiled_events() -> np.ndarray:
@@ -88,21 +139,31 @@ def stream(framer: StreamingEventFramer, events: np.ndarray, consume) -> int:
     return frame_count + len(frames)
 
 
-def summary(name: str, events: int, ours_s: float, tonic_s: float, ours_label: str, note: str) -> dict:
+def summary(name: str, events: int, times: dict[str, float], ours_label: str, shape: tuple[int, ...], note: str) -> dict:
+    ours_s, tonic_s, numpy_s = times["ours"], times["tonic"], times["ours_numpy_fallback"]
+    floor_s = float32_alloc_floor(shape) if ours_label != "StreamingEventFramer" else None
     result = {
         "case": name,
         "events": events,
         "ours": ours_label,
+        "frames_shape": list(shape),
+        "ours_dtype": "float32",
+        "tonic_dtype": "int16",
         "ours_seconds": round(ours_s, 4),
         "ours_events_per_s": round(events / ours_s),
         "tonic_to_frame_seconds": round(tonic_s, 4),
         "tonic_to_frame_events_per_s": round(events / tonic_s),
         "speedup_vs_tonic": round(tonic_s / ours_s, 2),
+        "ours_numpy_fallback_seconds": round(numpy_s, 4),
+        "numpy_fallback_speedup_vs_tonic": round(tonic_s / numpy_s, 2),
+        "float32_alloc_floor_seconds": None if floor_s is None else round(floor_s, 4),
+        "speedup_bound_from_alloc_floor": None if floor_s is None else round(tonic_s / floor_s, 2),
         "note": note,
     }
     print(
-        f"{name:30s} ours {ours_s * 1e3:8.1f} ms ({events / ours_s / 1e6:6.1f} M ev/s)  "
-        f"tonic {tonic_s * 1e3:8.1f} ms ({events / tonic_s / 1e6:5.1f} M ev/s)  ratio {tonic_s / ours_s:5.1f}x"
+        f"{name:28s} ours {ours_s * 1e3:7.1f} ms ({events / ours_s / 1e6:5.1f} M ev/s)  tonic {tonic_s * 1e3:7.1f} ms  "
+        f"ratio {tonic_s / ours_s:5.1f}x  numpy fallback {tonic_s / numpy_s:4.1f}x"
+        + ("" if floor_s is None else f"  alloc floor {floor_s * 1e3:5.1f} ms (bound {tonic_s / floor_s:4.1f}x)")
     )
     return result
 
@@ -120,13 +181,17 @@ def bench_whole_recording(events: np.ndarray, bin_us: int, downsample_factor: in
         label, ours = "FrameEvents (pools the raw events itself)", lambda: FrameEvents(config)(events)
     expected = to_frame(pooled)  # two polarities: ToFrame does not touch the caller's array
     assert np.array_equal(ours()[:bin_count], expected), f"{label} and ToFrame disagree"
+    with numpy_fallback():
+        assert np.array_equal(ours()[:bin_count], expected), f"{label} (NumPy fallback) and ToFrame disagree"
     del expected
-    ours_s, tonic_s = interleaved_best(rounds, ours, lambda: to_frame(pooled))
+    times = interleaved_best(rounds, {"tonic": lambda: to_frame(pooled), "ours": ours}, {"ours": 3})
+    with numpy_fallback():
+        times |= interleaved_best(2, {"ours_numpy_fallback": ours}, {})
     note = f"[{bin_count}, 2, {height}, {width}] frames; ours float32, tonic int16"
     if downsample_factor > 1:
         note += "; tonic gets pre-pooled events (its pooling is not timed)"
     name = "whole_full_sensor" if downsample_factor == 1 else f"whole_downsample{downsample_factor}"
-    return summary(f"{name}_{bin_us // 1000}ms", len(events), ours_s, tonic_s, label, note)
+    return summary(f"{name}_{bin_us // 1000}ms", len(events), times, label, (bin_count, 2, height, width), note)
 
 
 def bench_streaming(events: np.ndarray, bin_us: int, downsample_factor: int, rounds: int) -> dict:
@@ -142,15 +207,22 @@ def bench_streaming(events: np.ndarray, bin_us: int, downsample_factor: int, rou
 
     frame_count = stream(StreamingEventFramer(config), events, check)
     assert frame_count == len(expected), (frame_count, len(expected))
+    with numpy_fallback():
+        assert stream(StreamingEventFramer(config), events, check) == len(expected)
     del expected
-    ours_s, tonic_s = interleaved_best(
-        rounds, lambda: stream(StreamingEventFramer(config), events, lambda frames, first: None), lambda: to_frame(pooled)
-    )
+
+    def ours() -> int:
+        return stream(StreamingEventFramer(config), events, lambda frames, first: None)
+
+    times = interleaved_best(rounds, {"tonic": lambda: to_frame(pooled), "ours": ours}, {"ours": 3})
+    with numpy_fallback():
+        times |= interleaved_best(2, {"ours_numpy_fallback": ours}, {})
     name = "streaming_full_sensor" if downsample_factor == 1 else f"streaming_downsample{downsample_factor}"
-    note = f"{CHUNK_EVENTS}-event chunks, [{frame_count}, 2, {height}, {width}] frames consumed as emitted"
+    note = (f"{CHUNK_EVENTS}-event chunks, [{frame_count}, 2, {height}, {width}] frames consumed as emitted and dropped "
+            "(each is a fresh array; the framer reuses none)")
     if downsample_factor > 1:
         note += "; the framer pools raw events itself, tonic gets pre-pooled events (pooling not timed)"
-    return summary(f"{name}_{bin_us // 1000}ms", len(events), ours_s, tonic_s, "StreamingEventFramer", note)
+    return summary(f"{name}_{bin_us // 1000}ms", len(events), times, "StreamingEventFramer", (frame_count, 2, height, width), note)
 
 
 def cpu_model() -> str:
@@ -164,7 +236,9 @@ def cpu_model() -> str:
 
 
 def main() -> None:
-    started = time.perf_counter()
+    started, load_at_start = time.perf_counter(), os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    jit = jit_first_call_seconds() if binning_kernel.frame_block_numba is not None else {}
+    print(f"numba kernel first call: {jit}")
     events = load_tiled_events()
     print(f"{len(events):,} events over {(int(events['t'][-1]) - int(events['t'][0])) / 1e6:.2f} s, {SENSOR.width}x{SENSOR.height}")
     cases = [
@@ -182,12 +256,18 @@ def main() -> None:
             "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(),
             "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "load_average_1min_at_start": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+            "load_average_1min_at_start": None if load_at_start is None else round(load_at_start, 2),
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
             "python": sys.version.split()[0],
             "numpy": np.__version__,
             "tonic": tonic.__version__,
+            "numba": binning_kernel.numba.__version__ if binning_kernel.numba is not None else None,
             "platform": platform.platform(),
         },
+        "kernel": "numba" if binning_kernel.frame_block_numba is not None else "numpy",
+        "jit": jit,
+        "timing": "best of alternating rounds (tonic once, ours 3 times per round) after a warm-up call of each; "
+                  "JIT compile excluded (it happens in the equality check before) and reported under 'jit'",
         "cases": cases,
         "min_speedup": min(ratios),
         "max_speedup": max(ratios),

@@ -114,5 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m spikestream.pipeline.cli`: run the package's module, so that
+    from spikestream.pipeline.cli import main as package_main  # its UsageError is the one commands raise
+
+    sys.exit(package_main())

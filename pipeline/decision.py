@@ -3,9 +3,10 @@
 The readout (logits ``[T, K]``, class 0 = background) is turned into probabilities and averaged
 over a sliding window of ``window_steps``. A detection fires when the best non-background class's
 window mean reaches ``on_threshold``; the detector then stays *active* (no new detection) until
-the background's window mean climbs back to ``off_threshold`` (hysteresis), and no detection fires
-within ``refractory_ms`` of the previous one. Silence and noise keep the background class on
-top, so they produce nothing.
+the background's window mean climbs back to ``off_threshold`` (hysteresis) — or until a *different*
+class reaches ``on_threshold`` (two events back to back, no pause between them) — and no
+detection fires within ``refractory_ms`` of the previous one. Silence and noise keep the
+background class on top, so they produce nothing.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class StreamingDecision:
         self._cursor = 0
         self._steps_seen = 0
         self._active_since_us: int | None = None
+        self._active_class: int | None = None
         self._last_fired_us: int | None = None
 
     def update(self, logits: torch.Tensor | np.ndarray) -> list[Decision]:
@@ -73,16 +75,18 @@ class StreamingDecision:
             self._steps_seen += 1
             now_us = self._steps_seen * self.step_us
             mean = self._window_sum / window_steps
+            best = int(np.argmax(mean[1:])) + 1
             if self._active_since_us is not None:
                 timed_out = now_us - self._active_since_us >= self.config.max_active_ms * 1000
                 if mean[0] >= self.config.off_threshold or timed_out:
-                    self._active_since_us = None
-                continue
+                    self._active_since_us = self._active_class = None
+                elif best == self._active_class or mean[best] < self.config.on_threshold:
+                    continue
             if self._last_fired_us is not None and now_us - self._last_fired_us < self.config.refractory_ms * 1000:
                 continue
-            best = int(np.argmax(mean[1:])) + 1
             if mean[best] >= self.config.on_threshold:
                 fired.append(Decision(best, float(mean[best]), now_us))
                 self._active_since_us = now_us
+                self._active_class = best
                 self._last_fired_us = now_us
         return fired

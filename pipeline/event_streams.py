@@ -94,15 +94,26 @@ class LiveEventChunks:
     """Chunks from a live receiver, in stream time (µs since the first packet); closes bins on the
     wall clock when no event arrives (``EventFrontEnd.advance_to``) so decisions never stall."""
 
-    def __init__(self, receiver, duration_s: float | None) -> None:
+    def __init__(self, receiver, duration_s: float | None, idle_timeout_s: float | None, startup_timeout_s: float = 60.0) -> None:
         self.receiver = receiver
         self.duration_us = None if duration_s is None else int(duration_s * 1e6)
+        self.idle_timeout_us = None if idle_timeout_s is None else int(idle_timeout_s * 1e6)
+        self.startup_timeout_us = int(startup_timeout_s * 1e6)
         self.origin_us: int | None = None
 
     def __iter__(self) -> Iterator[Chunk]:
+        """Ends after ``duration_s`` of stream, or ``idle_timeout_s`` without events once the first
+        event came (a sender that stops), or ``startup_timeout_s`` when nothing ever arrives."""
         last_end_us = 0
+        started_us = last_event_us = monotonic_us()
         for events in self.receiver.iter_chunks(poll_s=0.01, yield_empty=True):
             now_us = monotonic_us()
+            if len(events):
+                last_event_us = now_us
+            elif self.origin_us is None and now_us - started_us > self.startup_timeout_us:
+                return
+            elif self.origin_us is not None and self.idle_timeout_us is not None and now_us - last_event_us > self.idle_timeout_us:
+                return
             if self.origin_us is None:
                 if len(events) == 0:
                     continue
@@ -133,7 +144,7 @@ def listen_camera(args: argparse.Namespace) -> RunReport:
         spec = parse_camera_uri(args.camera)
         if spec.transport == "usb":
             check_usb_camera_support()
-        receiver = open_camera(spec, model_sensor(loaded), idle_timeout_s=args.idle_timeout)
+        receiver = open_camera(spec, model_sensor(loaded), idle_timeout_s=None)
     except (ValueError, RuntimeError, OSError) as error:
         raise UsageError(str(error)) from error
     source_name = args.camera
@@ -141,7 +152,7 @@ def listen_camera(args: argparse.Namespace) -> RunReport:
     if not args.quiet:
         print(f"listening to {args.camera} ({model_sensor(loaded).width}x{model_sensor(loaded).height}); Ctrl-C to stop", file=sys.stderr)
     with receiver:
-        report = run_stream(LiveEventChunks(receiver, args.seconds), classifier, build_sinks(sink_specs(args)))
+        report = run_stream(LiveEventChunks(receiver, args.seconds, args.idle_timeout), classifier, build_sinks(sink_specs(args)))
         report.source_drops = {f"receiver {k}": v for k, v in receiver.stats.as_dict().items() if k in ("dropped_events", "malformed_packets", "invalid_events", "kernel_dropped_packets")}
     return report
 

@@ -9,6 +9,9 @@ at the **first event** ``t[0]`` (not 0) and makes ``max(1, ceil((t[-1] − t[0] 
 bins; ``bin_events(events, sensor, t[0], bin_us, that_count)`` equals its frames exactly (float32,
 not int16). The framer also starts at ``t[0]`` by default and differs only when ``t[-1] − t[0]`` is a
 multiple of ``bin_us``: tonic then drops the events at ``t[-1]``; ``flush()`` emits them in one more bin.
+
+Binning is one pass over the events per call (:mod:`.binning_kernel`: numba-compiled, or NumPy
+with the same frames when numba is missing); the filters alone run as NumPy passes before it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .event_array import SensorSize
 from .filters import check_time_order, denoise_keep_mask, new_filter_state, refractory_keep_mask
 
 OUTPUT_MODES = ("binary", "counts")
-_NO_LATE = np.empty(0, np.int64)  # bin_events keeps no events past its last bin
+_NO_OPEN_FRAME = np.empty(0, np.float32)  # bin_events keeps no open bin
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def bin_events(
     if len(events):
         x, y, t_us = events["x"], events["y"], events["t"]
         status = kernel.frame_block(x, y, t_us, events["p"], *kernel.pixel_tables(width, height, (0, 0, width, height), 1),
-                                    frames, int(t_start_us), int(bin_us), False, kernel.NO_PREVIOUS_US, _NO_LATE, _NO_LATE, 0, False)
+                                    frames, int(t_start_us), int(bin_us), False, kernel.NO_PREVIOUS_US, _NO_OPEN_FRAME, False)
         if status < 0:
             raise kernel.bad_event_error("bin_events", x, y, t_us, -1 - status, width, height, kernel.NO_PREVIOUS_US)
     return frames.reshape(int(bin_count), 2, height, width)
@@ -157,7 +160,8 @@ class StreamingEventFramer:
 
     Each bin of ``bin_ms`` is emitted exactly once, as soon as an event (or :meth:`advance_to`)
     at or after its end proves it complete; :meth:`flush` emits the open bin if an event fell in
-    it, then resets. Only the open bin's events are kept. The first bin starts at ``t_start_us``
+    it, then resets. Only the open bin's frame is kept; it is returned as is when the bin closes.
+    The first bin starts at ``t_start_us``
     if given, else at the first event (tonic's convention), else at the first ``advance_to`` time.
     The output is the same whatever the chunking. After a ``ValueError`` call :meth:`reset`.
     """
@@ -177,8 +181,7 @@ class StreamingEventFramer:
         self._bin_start_us = self._initial_t_start_us
         self._watermark_us: int | None = None  # no event earlier than this may arrive
         self._open_bin_has_event = False
-        self._late_count = 0  # the open bin's events: flat cells and µs times, int64 [capacity]
-        self._late_pixels, self._late_t_us = np.empty(0, np.int64), np.empty(0, np.int64)
+        self._open_frame: np.ndarray | None = None  # [1, cells] float32: the open bin's events so far
         roi_size = SensorSize(config.roi_box[2], config.roi_box[3])
         self._refractory_state = new_filter_state(roi_size) if config.refractory_ms else None
         self._denoise_state = new_filter_state(roi_size) if config.denoise_ms else None
@@ -209,33 +212,39 @@ class StreamingEventFramer:
                     x, y, t_us, on = x[kept], y[kept], t_us[kept], on[kept]
             yield x, y, t_us, on.view(np.uint8)
 
-    def _add_events(self, events: np.ndarray, frames: np.ndarray) -> None:
-        """Bin ``events`` into ``frames`` ``[bins, cells]`` (from ``_bin_start_us``); keep later ones as late."""
-        binary, config, late_count = self.config.output_mode == "binary", self.config, self._late_count
+    def _add_events(self, events: np.ndarray, frames: np.ndarray, open_frame: np.ndarray | None) -> None:
+        """Bin ``events`` into ``frames`` ``[bins, cells]`` (from ``_bin_start_us``) and ``open_frame``
+        ``[1, cells]`` (the bin after them; None: there is none)."""
+        config, binary = self.config, self.config.output_mode == "binary"
         parts = self._filtered_columns(events) if self._filtered else [(events["x"], events["y"], events["t"], events["p"])]
+        open_cells = _NO_OPEN_FRAME if open_frame is None else open_frame.reshape(-1)
         for x, y, t_us, p in parts:
-            if len(self._late_pixels) < late_count + len(t_us):  # room for every event; np.empty touches no page
-                capacity = max(2 * len(self._late_pixels), late_count + len(t_us))
-                pixels, times = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
-                pixels[:late_count], times[:late_count] = self._late_pixels[:late_count], self._late_t_us[:late_count]
-                self._late_pixels, self._late_t_us = pixels, times
             status = kernel.frame_block(x, y, t_us, p, *self._tables, frames, self._bin_start_us, self._bin_us, binary,
-                                        kernel.NO_PREVIOUS_US, self._late_pixels, self._late_t_us, late_count, True)
+                                        kernel.NO_PREVIOUS_US, open_cells, open_frame is not None)
             if status < 0:
                 raise kernel.bad_event_error("StreamingEventFramer.push", x, y, t_us, -1 - status,
                                              config.sensor_width, config.sensor_height, kernel.NO_PREVIOUS_US)
-            late_count = self._late_count = status
 
     def _close_bins(self, bin_count: int, events: np.ndarray | None = None) -> np.ndarray:
-        """Emit ``bin_count`` bins from the late events kept so far and ``events``; keep the rest."""
-        frames = np.zeros((bin_count, math.prod(self._shape)), dtype=np.float32)  # the one output of this call
-        if bin_count:
-            self._late_count = kernel.scatter_late(self._late_pixels, self._late_t_us, self._late_count, frames,
-                                                   self._bin_start_us, self._bin_us, self.config.output_mode == "binary")
+        """Emit ``bin_count`` bins: the open bin's frame so far, completed by ``events``, then the next
+        ones; the events after them start a new open frame. No frame is copied when ``bin_count <= 1``:
+        the open frame itself is returned (a push of a few ms closes one bin at a time)."""
+        cells, open_frame = math.prod(self._shape), self._open_frame
+        if bin_count == 0:  # the events all fall in the open bin
+            if events is not None:
+                self._open_frame = open_frame if open_frame is not None else np.zeros((1, cells), np.float32)
+                self._add_events(events, self._open_frame, None)
+            return np.zeros((0, *self._shape), dtype=np.float32)
+        if bin_count == 1 and open_frame is not None:
+            frames = open_frame
+        else:  # one output for this call; np.zeros is lazily zeroed memory
+            frames = np.zeros((bin_count, cells), dtype=np.float32)
+            if open_frame is not None:
+                frames[0] = open_frame[0]
+        self._open_frame = np.zeros((1, cells), np.float32) if events is not None else None
         if events is not None:
-            self._add_events(events, frames)
-        if bin_count:
-            self._bin_start_us, self._open_bin_has_event = self._bin_start_us + bin_count * self._bin_us, False
+            self._add_events(events, frames, self._open_frame)
+        self._bin_start_us, self._open_bin_has_event = self._bin_start_us + bin_count * self._bin_us, False
         return frames.reshape(bin_count, *self._shape)
 
     def push(self, events: np.ndarray) -> np.ndarray:

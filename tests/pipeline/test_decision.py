@@ -31,13 +31,27 @@ def test_background_and_silence_fire_nothing():
     assert decision.update(uncertain) == []
 
 
-def test_hysteresis_needs_background_between_words():
+def test_hysteresis_needs_background_before_the_same_class_fires_again():
     config = DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=0)
     decision = StreamingDecision(config, n_classes=4, step_us=10_000)
-    # class 1 then class 3 with no background between: still one word
-    assert len(decision.update(logits_for([1] * 20 + [3] * 20))) == 1
-    fired = decision.update(logits_for([0] * 10 + [3] * 20))
-    assert [f.class_index for f in fired] == [3]
+    # a long word with a dip that never reaches the background: one detection
+    uncertain = np.zeros((10, 4), dtype=np.float32)
+    steps = np.concatenate([logits_for([1] * 20), uncertain, logits_for([1] * 20)])
+    assert len(decision.update(steps)) == 1
+    fired = decision.update(logits_for([0] * 10 + [1] * 20))
+    assert [f.class_index for f in fired] == [1]
+
+
+def test_a_different_class_back_to_back_fires_after_the_refractory_time():
+    config = DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=300)
+    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    # class 3 takes over for 100 ms, all within the refractory time after class 1 fired: no second detection
+    assert [f.class_index for f in decision.update(logits_for([1] * 20 + [3] * 10))] == [1]
+    decision.reset()
+    # class 3 holds on past the refractory time: it is a second event
+    fired = decision.update(logits_for([1] * 20 + [3] * 40))
+    assert [f.class_index for f in fired] == [1, 3]
+    assert fired[1].time_us == (3 + 30) * 10_000  # first step at or after 300 ms of refractory
 
 
 def test_refractory_time_suppresses_a_quick_repeat():

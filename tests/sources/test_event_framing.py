@@ -60,7 +60,6 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         pytest.skip("numba is not installed")
     if request.param == "numpy":
         monkeypatch.setattr(binning_kernel, "frame_block_numba", None)
-        monkeypatch.setattr(binning_kernel, "scatter_late_numba", None)
         monkeypatch.setattr(binning_kernel, "BLOCK_EVENTS", 257)
     return request.param
 
@@ -83,8 +82,10 @@ def test_bin_events_equals_tonic_on_davis(backend: str, davis_events: np.ndarray
     np.testing.assert_array_equal(FrameEvents(counts)(davis_events)[: len(expected)], expected)
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_bin_events_equals_tonic_on_random_events(backend: str, seed: int) -> None:
+@pytest.mark.parametrize("small_window_cells", [0, 1 << 40])  # NumPy path: one add.at per bin, or per block
+@pytest.mark.parametrize("seed", range(6))
+def test_bin_events_equals_tonic_on_random_events(monkeypatch: pytest.MonkeyPatch, backend: str, small_window_cells: int, seed: int) -> None:
+    monkeypatch.setattr(binning_kernel, "_SMALL_WINDOW_CELLS", small_window_cells)
     rng = np.random.default_rng(seed)
     sensor = SensorSize(int(rng.integers(1, 40)), int(rng.integers(1, 30)))
     events = random_events(rng, int(rng.integers(1, 5000)), sensor, int(rng.integers(1, 200000)), t0_us=int(rng.integers(0, 10**12)))
@@ -111,7 +112,6 @@ def test_numba_and_numpy_kernels_give_identical_frames(monkeypatch: pytest.Monke
     compiled = [push_in_chunks(StreamingEventFramer(config), events, np.random.default_rng(1)), FrameEvents(config)(events)]
     compiled.append(bin_events(events, NMNIST, 3, 700, 500))
     monkeypatch.setattr(binning_kernel, "frame_block_numba", None)
-    monkeypatch.setattr(binning_kernel, "scatter_late_numba", None)
     fallback = [push_in_chunks(StreamingEventFramer(config), events, np.random.default_rng(1)), FrameEvents(config)(events)]
     fallback.append(bin_events(events, NMNIST, 3, 700, 500))
     for ours, theirs in zip(compiled, fallback):
