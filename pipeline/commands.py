@@ -16,7 +16,7 @@ from .runtime import ReplayPacer, RunReport, run_stream
 from .sinks import build_sinks
 from .streams import audio_chunks, audio_file_chunks, is_audio_file, make_classifier
 
-AUDIO_BLOCK_MS = 20.0
+AUDIO_BLOCK_MS = 40.0  # 4 SNN steps per model call: per-call overhead amortised; adds <= 40 ms capture delay
 
 
 def finish(report: RunReport, quiet: bool = False) -> int:

@@ -49,7 +49,7 @@ def stream_clip(loaded: LoadedModel, samples: np.ndarray, source_name: str, lead
     """Run one clip through the streaming pipeline; returns its :class:`RunReport`."""
     rate = loaded.config["front_end"]["mfcc"]["sample_rate_hz"]
     classifier = make_classifier(loaded, source_name)
-    return run_stream(padded_audio_chunks(samples, rate, 20.0, lead_s, tail_s), classifier, sinks=[])
+    return run_stream(padded_audio_chunks(samples, rate, 40.0, lead_s, tail_s), classifier, sinks=[])
 
 
 def evaluate_audio(loaded: LoadedModel, clips: list[LabelledClip], out_dir: str | Path | None = None) -> dict:

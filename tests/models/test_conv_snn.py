@@ -82,3 +82,21 @@ def test_checkpoint_round_trip(tmp_path):
 def test_missing_checkpoint_lists_shipped_models(tmp_path):
     with pytest.raises(CheckpointError, match="shipped models"):
         load_checkpoint(tmp_path / "nothing-here")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_inference_loops_are_bit_identical_to_norse_modules(name):
+    """Without gradients the model uses models/neuron_inference.py; with them, Norse's modules."""
+    torch.manual_seed(1)
+    config = CASES[name]
+    model = ConvSNNClassifier(config).eval()
+    x = (torch.rand((30, 2) + config.input_shape) > 0.5).float() * 2.0
+    with torch.no_grad():
+        fast, fast_state = model(x[:20])
+        fast_more, _ = model(x[20:], fast_state)
+    with torch.enable_grad():
+        norse_out, norse_state = model(x[:20])
+        norse_more, _ = model(x[20:], detach_state(norse_state))
+    assert torch.equal(fast, norse_out.detach())
+    assert torch.equal(fast_more, norse_more.detach())
+    assert fast.abs().sum() > 0

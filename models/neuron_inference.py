@@ -1,0 +1,57 @@
+"""Inference-only time loops for Norse's feed-forward LIF and leaky-integrator layers.
+
+Streaming calls the model on one or two steps at a time, where Norse's generic ``SNN.forward``
+wrapper (state fallback, autograd ``SuperSpike`` function, tensor conversions per step) costs
+more than the neuron maths itself. These loops perform *exactly* the arithmetic of
+``norse.torch.functional.lif.lif_feed_forward_step`` and ``leaky_integrator.li_feed_forward_step``
+(same operations in the same order, Heaviside forward of SuperSpike), return Norse's own state
+tuples, and are used only when no gradient is needed; ``tests/models/test_conv_snn.py`` checks
+that outputs and states are bit-identical to the Norse modules.
+"""
+
+from __future__ import annotations
+
+import norse.torch as norse
+import torch
+from norse.torch.functional.leaky_integrator import LIState
+from norse.torch.functional.lif import LIFFeedForwardState
+
+
+def lif_sequence(module: norse.LIF, current: torch.Tensor, state: LIFFeedForwardState | None) -> tuple[torch.Tensor, LIFFeedForwardState]:
+    """``current [T, ...]`` → spikes ``[T, ...]`` and the final state, as ``module(current, state)``."""
+    p, dt = module.p, module.dt
+    if state is None:
+        v = torch.full(current.shape[1:], float(p.v_leak), dtype=torch.float32)
+        i = torch.zeros(current.shape[1:], dtype=torch.float32)
+    else:
+        v, i = state.v, state.i
+    mem_step = dt * p.tau_mem_inv
+    syn_step = -dt * p.tau_syn_inv
+    spikes = torch.empty_like(current)
+    for step in range(current.shape[0]):
+        i = i + current[step]
+        v_decayed = v + mem_step * ((p.v_leak - v) + i)
+        i = i + syn_step * i
+        z = torch.gt(v_decayed - p.v_th, 0.0).to(v_decayed.dtype)
+        v = (1 - z) * v_decayed + z * p.v_reset
+        spikes[step] = z
+    return spikes, LIFFeedForwardState(v=v, i=i)
+
+
+def li_sequence(module: norse.LI, current: torch.Tensor, state: LIState | None) -> tuple[torch.Tensor, LIState]:
+    """``current [T, ...]`` → membrane voltages ``[T, ...]`` and the final state, as ``module(current, state)``."""
+    p, dt = module.p, module.dt
+    if state is None:
+        v = torch.full(current.shape[1:], float(p.v_leak), dtype=torch.float32)
+        i = torch.zeros(current.shape[1:], dtype=torch.float32)
+    else:
+        v, i = state.v, state.i
+    mem_step = dt * p.tau_mem_inv
+    syn_step = -dt * p.tau_syn_inv
+    voltages = torch.empty_like(current)
+    for step in range(current.shape[0]):
+        i_jump = i + current[step]
+        v = v + mem_step * ((p.v_leak - v) + i_jump)
+        i = i_jump + syn_step * i_jump
+        voltages[step] = v
+    return voltages, LIState(v, i)
