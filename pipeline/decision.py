@@ -3,8 +3,9 @@
 The readout (logits ``[T, K]``, class 0 = background) is turned into probabilities and averaged
 over a sliding window of ``window_steps``. A detection fires when the best non-background class's
 window mean reaches ``on_threshold``; the detector then stays *active* (no new detection) until
-the background's window mean climbs back to ``off_threshold`` (hysteresis) — or until a *different*
-class reaches ``on_threshold`` (two events back to back, no pause between them) — and no
+the background's window mean climbs back to ``off_threshold`` (hysteresis) — or, with
+``allow_class_switch`` (gestures, which follow each other without a pause), until a *different*
+class reaches ``on_threshold`` — and no
 detection fires within ``refractory_ms`` of the previous one. Silence and noise keep the
 background class on top, so they produce nothing.
 """
@@ -26,6 +27,7 @@ class DecisionConfig:
     off_threshold: float = 0.6
     refractory_ms: float = 300.0
     max_active_ms: float = 2000.0
+    allow_class_switch: bool = False
 
     def __post_init__(self) -> None:
         if self.window_steps < 1:
@@ -80,7 +82,7 @@ class StreamingDecision:
                 timed_out = now_us - self._active_since_us >= self.config.max_active_ms * 1000
                 if mean[0] >= self.config.off_threshold or timed_out:
                     self._active_since_us = self._active_class = None
-                elif best == self._active_class or mean[best] < self.config.on_threshold:
+                elif not self.config.allow_class_switch or best == self._active_class or mean[best] < self.config.on_threshold:
                     continue
             if self._last_fired_us is not None and now_us - self._last_fired_us < self.config.refractory_ms * 1000:
                 continue

@@ -131,7 +131,7 @@ def train_gesture(data: str | None, out_dir: str | Path, settings: GestureTraini
         "task": "gesture-classifier",
         "labels": labels,
         "front_end": settings.front_end.to_dict(),
-        "decision": asdict(DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=500.0, max_active_ms=3000.0)),
+        "decision": asdict(DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=500.0, max_active_ms=3000.0, allow_class_switch=True)),
         "training": {
             "data": data or "synthetic",
             "train_samples": len(train_examples),

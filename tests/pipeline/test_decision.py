@@ -42,8 +42,14 @@ def test_hysteresis_needs_background_before_the_same_class_fires_again():
     assert [f.class_index for f in fired] == [1]
 
 
+def test_without_class_switch_a_change_of_class_is_still_one_event():
+    config = DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=0)
+    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    assert [f.class_index for f in decision.update(logits_for([1] * 20 + [3] * 40))] == [1]
+
+
 def test_a_different_class_back_to_back_fires_after_the_refractory_time():
-    config = DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=300)
+    config = DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=300, allow_class_switch=True)
     decision = StreamingDecision(config, n_classes=4, step_us=10_000)
     # class 3 takes over for 100 ms, all within the refractory time after class 1 fired: no second detection
     assert [f.class_index for f in decision.update(logits_for([1] * 20 + [3] * 10))] == [1]
