@@ -8,6 +8,14 @@ the background's window mean climbs back to ``off_threshold`` (hysteresis) — o
 class reaches ``on_threshold`` — and no
 detection fires within ``refractory_ms`` of the previous one. Silence and noise keep the
 background class on top, so they produce nothing.
+
+``mode = "segment"`` (spoken words) waits for the whole event instead of firing at the first
+crossing: a segment opens when the non-background mass of the window mean reaches
+``on_threshold``; every step's class probabilities are summed while it lasts; when the background
+returns (``off_threshold``) or ``max_active_ms`` passes, one detection is emitted with the class of
+largest summed evidence and, as score, that class's mean probability over the segment (emitted
+if ≥ ``min_score``). Slower (it waits for the word to end) but it does not commit to the first
+syllables: "six" and "seven" start alike.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ class DecisionConfig:
     refractory_ms: float = 300.0
     max_active_ms: float = 2000.0
     allow_class_switch: bool = False
+    mode: str = "threshold"
+    min_score: float = 0.3
 
     def __post_init__(self) -> None:
         if self.window_steps < 1:
@@ -35,6 +45,8 @@ class DecisionConfig:
         for name in ("on_threshold", "off_threshold"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if self.mode not in ("threshold", "segment"):
+            raise ValueError(f"mode must be 'threshold' or 'segment', got {self.mode!r}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,8 @@ class StreamingDecision:
         self._steps_seen = 0
         self._active_since_us: int | None = None
         self._active_class: int | None = None
+        self._evidence = np.zeros(self.n_classes, dtype=np.float64)
+        self._segment_steps = 0
         self._last_fired_us: int | None = None
 
     def update(self, logits: torch.Tensor | np.ndarray) -> list[Decision]:
@@ -77,6 +91,11 @@ class StreamingDecision:
             self._steps_seen += 1
             now_us = self._steps_seen * self.step_us
             mean = self._window_sum / window_steps
+            if self.config.mode == "segment":
+                decision = self._segment_step(step_probabilities, mean, now_us)
+                if decision is not None:
+                    fired.append(decision)
+                continue
             best = int(np.argmax(mean[1:])) + 1
             if self._active_since_us is not None:
                 timed_out = now_us - self._active_since_us >= self.config.max_active_ms * 1000
@@ -92,3 +111,25 @@ class StreamingDecision:
                 self._active_class = best
                 self._last_fired_us = now_us
         return fired
+
+    def _segment_step(self, step_probabilities: np.ndarray, mean: np.ndarray, now_us: int) -> Decision | None:
+        """One step of the segment mode (see the module docstring)."""
+        if self._active_since_us is None:
+            refractory = self._last_fired_us is not None and now_us - self._last_fired_us < self.config.refractory_ms * 1000
+            if refractory or 1.0 - mean[0] < self.config.on_threshold:
+                return None
+            self._active_since_us = now_us
+            self._evidence[:] = 0.0
+            self._segment_steps = 0
+        self._evidence += step_probabilities
+        self._segment_steps += 1
+        timed_out = now_us - self._active_since_us >= self.config.max_active_ms * 1000
+        if mean[0] < self.config.off_threshold and not timed_out:
+            return None
+        self._active_since_us = None
+        best = int(np.argmax(self._evidence[1:])) + 1
+        score = float(self._evidence[best] / self._segment_steps)
+        if score < self.config.min_score:
+            return None
+        self._last_fired_us = now_us
+        return Decision(best, score, now_us)

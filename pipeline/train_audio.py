@@ -30,6 +30,8 @@ from ..sources.spike_encoding import EncoderConfig, SpikeEncoder
 from .decision import DecisionConfig
 
 BACKGROUND_LABEL = "background"
+# spoken words: one detection per word, decided on the whole word's evidence (see pipeline/decision.py)
+AUDIO_DECISION = DecisionConfig(mode="segment", window_steps=8, on_threshold=0.5, off_threshold=0.6, refractory_ms=200.0, min_score=0.15)
 
 
 @dataclass
@@ -177,7 +179,7 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
         "task": "audio-classifier",
         "labels": labels,
         "front_end": front_end.to_dict(),
-        "decision": asdict(DecisionConfig()),
+        "decision": asdict(AUDIO_DECISION),
         "training": {
             "data": str(data_dir),
             "train_clips": len(train_clips),

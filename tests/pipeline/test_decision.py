@@ -82,3 +82,21 @@ def test_chunking_does_not_change_decisions():
 def test_bad_settings_are_named(field, value):
     with pytest.raises(ValueError, match=field):
         DecisionConfig(**{field: value})
+
+
+def test_segment_mode_decides_on_the_whole_word_once_it_ends():
+    config = DecisionConfig(mode="segment", window_steps=4, on_threshold=0.5, off_threshold=0.6, min_score=0.15)
+    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    # the word starts looking like class 2 but most of it is class 3: one detection, class 3, at its end
+    steps = [0] * 10 + [2] * 8 + [3] * 20 + [0] * 20
+    fired = decision.update(logits_for(steps))
+    assert [f.class_index for f in fired] == [3]
+    assert 38 * 10_000 < fired[0].time_us <= 42 * 10_000  # when the background window mean is back
+    assert 0.4 < fired[0].score < 0.8  # class 3's mean probability over the segment
+
+
+def test_segment_mode_ignores_silence_and_weak_blips():
+    config = DecisionConfig(mode="segment", window_steps=4, on_threshold=0.5, off_threshold=0.6, min_score=0.15)
+    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    assert decision.update(logits_for([0] * 300)) == []
+    assert decision.update(logits_for([0] * 10 + [1] + [0] * 10)) == []  # one step never opens a segment
