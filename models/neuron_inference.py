@@ -17,14 +17,17 @@ from norse.torch.functional.leaky_integrator import LIState
 from norse.torch.functional.lif import LIFFeedForwardState
 
 
+def initial_voltage_current(current: torch.Tensor, v_leak: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(v, i)`` from ``state``, or Norse's initial state (``v = v_leak``, ``i = 0``) for one step of ``current [T, ...]``."""
+    if state is not None:
+        return state.v, state.i
+    return torch.full(current.shape[1:], float(v_leak), dtype=torch.float32), torch.zeros(current.shape[1:], dtype=torch.float32)
+
+
 def lif_sequence(module: norse.LIF, current: torch.Tensor, state: LIFFeedForwardState | None) -> tuple[torch.Tensor, LIFFeedForwardState]:
     """``current [T, ...]`` → spikes ``[T, ...]`` and the final state, as ``module(current, state)``."""
     p, dt = module.p, module.dt
-    if state is None:
-        v = torch.full(current.shape[1:], float(p.v_leak), dtype=torch.float32)
-        i = torch.zeros(current.shape[1:], dtype=torch.float32)
-    else:
-        v, i = state.v, state.i
+    v, i = initial_voltage_current(current, p.v_leak, state)
     mem_step = dt * p.tau_mem_inv
     syn_step = -dt * p.tau_syn_inv
     spikes = torch.empty_like(current)
@@ -41,11 +44,7 @@ def lif_sequence(module: norse.LIF, current: torch.Tensor, state: LIFFeedForward
 def li_sequence(module: norse.LI, current: torch.Tensor, state: LIState | None) -> tuple[torch.Tensor, LIState]:
     """``current [T, ...]`` → membrane voltages ``[T, ...]`` and the final state, as ``module(current, state)``."""
     p, dt = module.p, module.dt
-    if state is None:
-        v = torch.full(current.shape[1:], float(p.v_leak), dtype=torch.float32)
-        i = torch.zeros(current.shape[1:], dtype=torch.float32)
-    else:
-        v, i = state.v, state.i
+    v, i = initial_voltage_current(current, p.v_leak, state)
     mem_step = dt * p.tau_mem_inv
     syn_step = -dt * p.tau_syn_inv
     voltages = torch.empty_like(current)

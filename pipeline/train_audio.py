@@ -25,9 +25,10 @@ from ..sources.audio.audio_file import read_audio
 from ..sources.audio.front_end import AudioFrontEndConfig, features_to_steps
 from ..sources.audio.labelled_clips import list_labelled_clips, sorted_labels, split_by_take
 from ..sources.audio.mfcc import MfccConfig, StreamingMfcc
-from ..sources.audio.training_examples import IGNORE_TARGET, CanvasConfig, make_example
+from ..sources.audio.training_examples import CanvasConfig, make_example
 from ..sources.spike_encoding import EncoderConfig, SpikeEncoder
 from .decision import DecisionConfig
+from .training_loop import held_out_accuracy, train_epoch
 
 BACKGROUND_LABEL = "background"
 # spoken words: one detection per word, decided on the whole word's evidence (see pipeline/decision.py)
@@ -79,34 +80,6 @@ def build_batch(
     return torch.cat(steps, dim=1), torch.stack(targets, dim=1)
 
 
-def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, background_weight: float) -> torch.Tensor:
-    """Cross-entropy over every step that has a target, ``logits [T, B, K]``, ``targets [T, B]``.
-
-    Background steps far outnumber word steps; weighting them by ``background_weight`` (< 1)
-    keeps the network from settling on "always background" before it learns the words."""
-    weight = torch.ones(logits.shape[-1])
-    weight[0] = background_weight
-    return torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), weight=weight, ignore_index=IGNORE_TARGET
-    )
-
-
-def clip_accuracy(model: ConvSNNClassifier, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Held-out accuracy: per clip, argmax of the summed softmax over its labelled steps."""
-    correct = total = 0
-    model.eval()
-    with torch.no_grad():
-        for steps, targets in batches:
-            probabilities = torch.softmax(model(steps)[0], dim=-1)
-            labelled = (targets > 0).float().unsqueeze(-1)
-            evidence = (probabilities * labelled).sum(dim=0)[:, 1:]
-            truth = targets.max(dim=0).values - 1
-            correct += int((evidence.argmax(dim=-1) == truth).sum())
-            total += truth.numel()
-    model.train()
-    return correct / max(total, 1)
-
-
 def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTrainingSettings, name: str | None = None) -> dict:
     """Train, save a checkpoint into ``out_dir`` and return its training metrics."""
     torch.set_num_threads(settings.threads)
@@ -154,26 +127,19 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
     started = time.time()
     for epoch in range(settings.epochs):
         order = rng.permutation(len(train_clips))
-        progress = tqdm(range(batches_per_epoch), desc=f"epoch {epoch + 1}/{settings.epochs}", file=sys.stderr)
-        losses = []
-        for batch_index in progress:
-            members = order[batch_index * settings.batch_size : (batch_index + 1) * settings.batch_size]
-            examples = []
-            for member in members:
-                clip = None if rng.random() < settings.canvas.background_only_probability else train_audio_clips[member]
-                examples.append(make_example(clip, index[train_clips[member].label], rate, settings.mfcc.hop_length, settings.canvas, rng))
-            steps, targets = build_batch(examples, front_end, encoder)
-            loss = sequence_loss(model(steps)[0], targets, settings.background_weight)
-            optimiser.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimiser.step()
-            scheduler.step()
-            losses.append(float(loss))
-            progress.set_postfix(loss=f"{np.mean(losses):.3f}")
-        accuracy = clip_accuracy(model, held_batches)
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "held_out_clip_accuracy": accuracy})
-        print(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}, held-out clip accuracy {accuracy:.4f}", file=sys.stderr)
+        def batches():
+            for batch_index in range(batches_per_epoch):
+                members = order[batch_index * settings.batch_size : (batch_index + 1) * settings.batch_size]
+                examples = []
+                for member in members:
+                    clip = None if rng.random() < settings.canvas.background_only_probability else train_audio_clips[member]
+                    examples.append(make_example(clip, index[train_clips[member].label], rate, settings.mfcc.hop_length, settings.canvas, rng))
+                yield build_batch(examples, front_end, encoder)
+
+        loss = train_epoch(model, optimiser, scheduler, batches(), batches_per_epoch, settings.background_weight, f"epoch {epoch + 1}/{settings.epochs}")
+        accuracy = held_out_accuracy(model, held_batches)
+        history.append({"epoch": epoch + 1, "loss": loss, "held_out_clip_accuracy": accuracy})
+        print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out clip accuracy {accuracy:.4f}", file=sys.stderr)
     config = {
         "name": name or Path(out_dir).name,
         "task": "audio-classifier",

@@ -29,7 +29,8 @@ from .decision import DecisionConfig
 from .evaluate import ClipResult, summarise, write_report
 from .runtime import Chunk, run_stream
 from .streams import make_classifier
-from .train_audio import BACKGROUND_LABEL, sequence_loss
+from .train_audio import BACKGROUND_LABEL
+from .training_loop import held_out_accuracy, train_epoch
 
 HELD_OUT_SEED = 424_242  # synthetic evaluation gestures come from this seed, never trained on
 
@@ -110,22 +111,11 @@ def train_gesture(data: str | None, out_dir: str | Path, settings: GestureTraini
     history, started = [], time.time()
     for epoch in range(settings.epochs):
         order = rng.permutation(len(train_examples))
-        losses = []
-        progress = tqdm(range(batches_per_epoch), desc=f"epoch {epoch + 1}/{settings.epochs}", file=sys.stderr)
-        for batch_index in progress:
-            members = order[batch_index * settings.batch_size : (batch_index + 1) * settings.batch_size]
-            frames, targets = collate([train_examples[m] for m in members])
-            loss = sequence_loss(model(frames)[0], targets, settings.background_weight)
-            optimiser.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimiser.step()
-            scheduler.step()
-            losses.append(float(loss))
-            progress.set_postfix(loss=f"{np.mean(losses):.3f}")
-        accuracy = held_out_accuracy(model, held_examples)
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "held_out_accuracy": accuracy})
-        print(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}, held-out accuracy {accuracy:.4f}", file=sys.stderr)
+        batches = (collate([train_examples[m] for m in order[k * settings.batch_size : (k + 1) * settings.batch_size]]) for k in range(batches_per_epoch))
+        loss = train_epoch(model, optimiser, scheduler, batches, batches_per_epoch, settings.background_weight, f"epoch {epoch + 1}/{settings.epochs}")
+        accuracy = held_out_accuracy(model, (collate(held_examples[i : i + 64]) for i in range(0, len(held_examples), 64)))
+        history.append({"epoch": epoch + 1, "loss": loss, "held_out_accuracy": accuracy})
+        print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out accuracy {accuracy:.4f}", file=sys.stderr)
     config = {
         "name": Path(out_dir).name,
         "task": "gesture-classifier",
@@ -143,19 +133,6 @@ def train_gesture(data: str | None, out_dir: str | Path, settings: GestureTraini
     }
     save_checkpoint(out_dir, model.eval(), config)
     return config["training"]
-
-
-def held_out_accuracy(model: ConvSNNClassifier, examples) -> float:
-    """Argmax of the summed softmax over each example's labelled steps (batch forward)."""
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(examples), 64):
-            frames, targets = collate(examples[start : start + 64])
-            probabilities = torch.softmax(model(frames)[0], dim=-1) * (targets > 0).float().unsqueeze(-1)
-            correct += int((probabilities.sum(dim=0)[:, 1:].argmax(-1) == targets.max(dim=0).values - 1).sum())
-    model.train()
-    return correct / max(len(examples), 1)
 
 
 def time_slices(events: np.ndarray, slice_us: int, end_us: int) -> list[Chunk]:

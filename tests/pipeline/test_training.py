@@ -1,0 +1,43 @@
+"""``spikestream train audio`` and ``spikestream evaluate`` on a small real folder, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+
+from spikestream.models.checkpoint import load_checkpoint
+
+from .cli_runner import run_cli
+
+
+def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
+    data = tmp_path / "clips"
+    data.mkdir()
+    for digit in range(10):
+        for take in range(10):  # takes 0-4 are held back as the test set, 5-9 train
+            (data / f"{digit}_jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
+    out = tmp_path / "model"
+    result = run_cli("train", "audio", "--data", str(data), "--epochs", "1", "--out", str(out), timeout_s=600)
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1/1" in result.stderr  # progress is shown
+    loaded = load_checkpoint(out)
+    assert loaded.labels == ["background"] + [str(d) for d in range(10)]
+    assert loaded.config["training"]["train_clips"] == 50 and loaded.config["training"]["held_out_clips"] == 50
+    front_end = loaded.config["front_end"]
+    assert front_end["mfcc"]["sample_rate_hz"] == 8000 and len(front_end["feature_mean"]) == front_end["mfcc"]["n_mfcc"]
+
+    report = tmp_path / "eval"
+    result = run_cli("evaluate", "--model", str(out), "--data", str(data), "--out", str(report), timeout_s=600)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["clips"] == 50
+    assert sum(map(sum, metrics["confusion"]["counts"])) == 50
+    assert Image.open(report / "confusion.png").size[0] > 200
+
+
+def test_train_audio_without_labels_is_a_clear_error(tmp_path):
+    (tmp_path / "recording.wav").write_bytes(b"RIFF")
+    result = run_cli("train", "audio", "--data", str(tmp_path), "--epochs", "1", "--out", str(tmp_path / "m"))
+    assert result.returncode == 2
+    assert "cannot read a label" in result.stderr and "recording.wav" in result.stderr
