@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--encoder", choices=["direct", "rate", "latency", "delta"], default="direct")
+    train.add_argument("--init-from", metavar="MODEL", help="continue training this checkpoint (audio)")
+    train.add_argument("--learning-rate", type=float, help="peak learning rate of the one-cycle schedule")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model through the streaming pipeline")
     evaluate.add_argument("--model", default=None)

@@ -124,6 +124,9 @@ def command_train(args: argparse.Namespace) -> int:
     settings = AudioTrainingSettings(seed=args.seed, encoder=args.encoder)
     if args.epochs:
         settings.epochs = args.epochs
+    if args.learning_rate:
+        settings.learning_rate = args.learning_rate
+    settings.init_from = args.init_from
     out = args.out or CHECKPOINT_DIR / DEFAULT_AUDIO_MODEL
     try:
         training = train_audio(args.data, out, settings)

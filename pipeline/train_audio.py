@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..models.checkpoint import save_checkpoint
+from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.conv_snn import ConvSNNClassifier, ConvSNNConfig
 from ..sources.audio.audio_file import read_audio
 from ..sources.audio.front_end import AudioFrontEndConfig, features_to_steps
@@ -55,6 +55,7 @@ class AudioTrainingSettings:
     mfcc: MfccConfig = field(default_factory=MfccConfig)
     canvas: CanvasConfig = field(default_factory=CanvasConfig)
     threads: int = 2
+    init_from: str | None = None  # continue training a checkpoint (its front end and weights)
 
 
 def clip_features(samples: np.ndarray, mfcc_config: MfccConfig) -> np.ndarray:
@@ -95,13 +96,17 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
     print(f"train audio: {len(train_clips)} training clips, {len(held_clips)} held back, labels {labels[1:]}", file=sys.stderr)
     train_audio_clips = [read_audio(clip.path, rate) for clip in tqdm(train_clips, desc="reading clips", file=sys.stderr)]
     held_audio_clips = [read_audio(clip.path, rate) for clip in held_clips]
-    mean, std = feature_statistics(train_audio_clips, settings.mfcc)
-    front_end = AudioFrontEndConfig(
-        mfcc=settings.mfcc,
-        encoder=EncoderConfig(name=settings.encoder, steps_per_frame=1 if settings.encoder in ("direct", "delta") else 4),
-        feature_mean=tuple(float(v) for v in mean),
-        feature_std=tuple(float(v) for v in std),
-    )
+    initial = load_checkpoint(settings.init_from) if settings.init_from else None
+    if initial is not None:
+        front_end = AudioFrontEndConfig.from_dict(initial.config["front_end"])
+    else:
+        mean, std = feature_statistics(train_audio_clips, settings.mfcc)
+        front_end = AudioFrontEndConfig(
+            mfcc=settings.mfcc,
+            encoder=EncoderConfig(name=settings.encoder, steps_per_frame=1 if settings.encoder in ("direct", "delta") else 4),
+            feature_mean=tuple(float(v) for v in mean),
+            feature_std=tuple(float(v) for v in std),
+        )
     encoder = SpikeEncoder(front_end.encoder, settings.mfcc.hop_ms / 1000.0, seed=settings.seed)
     model = ConvSNNClassifier(
         ConvSNNConfig(
@@ -117,6 +122,10 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
             step_ms=front_end.step_us / 1000.0,
         )
     )
+    if initial is not None:
+        if initial.labels != labels:
+            raise ValueError(f"--init-from {settings.init_from}: its labels {initial.labels} differ from the data's {labels}")
+        model = initial.model
     held_rng = np.random.default_rng(10_000 + settings.seed)
     held_examples = [make_example(a, index[c.label], rate, settings.mfcc.hop_length, settings.canvas, held_rng) for a, c in zip(held_audio_clips, held_clips)]
     held_batches = [build_batch(held_examples[i : i + 128], front_end, encoder) for i in range(0, len(held_examples), 128)]
