@@ -14,9 +14,8 @@ from ..sources.audio.microphone import MicrophoneSource, MicrophoneUnavailable, 
 from .cli import DEFAULT_AUDIO_MODEL, DEFAULT_GESTURE_MODEL, DEFAULT_RECORDING, EXIT_INTERRUPTED, UsageError, load_model, sink_specs
 from .runtime import ReplayPacer, RunReport, run_stream
 from .sinks import build_sinks
-from .streams import audio_chunks, audio_file_chunks, is_audio_file, make_classifier
+from .streams import AUDIO_BLOCK_MS, audio_chunks, audio_file_chunks, is_audio_file, make_classifier
 
-AUDIO_BLOCK_MS = 40.0  # 4 SNN steps per model call: per-call overhead amortised; adds <= 40 ms capture delay
 
 
 def finish(report: RunReport, quiet: bool = False) -> int:

@@ -22,7 +22,7 @@ from ..models.checkpoint import LoadedModel
 from ..sources.audio.audio_file import read_audio
 from ..sources.audio.labelled_clips import LabelledClip, list_labelled_clips, split_by_take
 from .runtime import run_stream
-from .streams import make_classifier, padded_audio_chunks
+from .streams import AUDIO_BLOCK_MS, make_classifier, padded_audio_chunks
 
 NO_DETECTION = "none"
 
@@ -49,7 +49,7 @@ def stream_clip(loaded: LoadedModel, samples: np.ndarray, source_name: str, lead
     """Run one clip through the streaming pipeline; returns its :class:`RunReport`."""
     rate = loaded.config["front_end"]["mfcc"]["sample_rate_hz"]
     classifier = make_classifier(loaded, source_name)
-    return run_stream(padded_audio_chunks(samples, rate, 40.0, lead_s, tail_s), classifier, sinks=[])
+    return run_stream(padded_audio_chunks(samples, rate, AUDIO_BLOCK_MS, lead_s, tail_s), classifier, sinks=[])
 
 
 def evaluate_audio(loaded: LoadedModel, clips: list[LabelledClip], out_dir: str | Path | None = None) -> dict:

@@ -16,6 +16,10 @@ from ..sources.events.front_end import EventFrontEnd
 from .decision import DecisionConfig
 from .runtime import Chunk, StreamingClassifier
 
+# Audio arrives in 80 ms blocks (8 SNN steps per model call; openWakeWord uses the same block):
+# the per-call cost of the small convolutions is shared by 8 steps. Adds at most 80 ms of capture delay.
+AUDIO_BLOCK_MS = 80.0
+
 
 def build_front_end(front_end_config: dict):
     """The streaming front end a checkpoint was trained with (audio MFCC or event framing)."""
