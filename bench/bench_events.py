@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spikestream.pipeline.cli import main as cli_main  # noqa: F401  (import check)
 from spikestream.sources.events.recording import open_recording
 
 REPO = Path(__file__).resolve().parents[1]

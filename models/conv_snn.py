@@ -19,7 +19,7 @@ outputs (``tests/models/test_conv_snn.py``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import norse.torch as norse
 import torch

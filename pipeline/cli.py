@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from ..models.checkpoint import CheckpointError, load_checkpoint
-from .sinks import build_sinks
 
 DEFAULT_AUDIO_MODEL = "fsdd-digits"
 DEFAULT_GESTURE_MODEL = "dvs-gestures"

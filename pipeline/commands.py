@@ -11,7 +11,7 @@ import torch
 from ..models.checkpoint import CHECKPOINT_DIR
 from ..sources.audio.audio_file import AudioFileError
 from ..sources.audio.microphone import MicrophoneSource, MicrophoneUnavailable, list_input_devices
-from .cli import DEFAULT_AUDIO_MODEL, DEFAULT_GESTURE_MODEL, DEFAULT_RECORDING, EXIT_INTERRUPTED, UsageError, load_model, sink_specs
+from .cli import DEFAULT_AUDIO_MODEL, DEFAULT_RECORDING, EXIT_INTERRUPTED, UsageError, load_model, sink_specs
 from .runtime import ReplayPacer, RunReport, run_stream
 from .sinks import build_sinks
 from .streams import AUDIO_BLOCK_MS, audio_chunks, audio_file_chunks, is_audio_file, make_classifier

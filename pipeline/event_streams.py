@@ -46,6 +46,15 @@ def open_event_recording(path: Path, fallback_sensor: SensorSize | None = None) 
         raise UsageError(str(error)) from error
 
 
+def slice_by_time(events: np.ndarray, first_edge_us: int, slice_count: int, slice_us: int) -> list[Chunk]:
+    """Chunks covering ``[first + k·slice_us, first + (k+1)·slice_us)`` for ``k < slice_count`` of a
+    time-sorted event array (events before ``first_edge_us`` go into the first chunk)."""
+    ends_us = first_edge_us + slice_us * np.arange(1, slice_count + 1)
+    bounds = np.searchsorted(events["t"], ends_us)
+    starts = np.concatenate([[0], bounds[:-1]]).astype(np.int64)
+    return [Chunk(events[start:bound], int(end_us) - slice_us, int(end_us)) for start, bound, end_us in zip(starts, bounds, ends_us)]
+
+
 def recording_chunks(recording: EventRecording, to_sensor: SensorSize | None = None) -> Iterator[Chunk]:
     """A recording as chunks of ``SLICE_US`` of its own time (from its first event), rescaled to the
     model's sensor when the geometries differ."""
@@ -63,14 +72,10 @@ def recording_chunks(recording: EventRecording, to_sensor: SensorSize | None = N
             block = rescale_events(block, recording.sensor_size, to_sensor)
         pending.append(block)
         merged = np.concatenate(pending)
-        edges = np.arange(next_edge_us, int(merged["t"][-1]) + 1, SLICE_US)[1:]  # slice ends proven complete
-        bounds = np.searchsorted(merged["t"], edges)
-        start = 0
-        for edge, bound in zip(edges, bounds):
-            yield Chunk(merged[start:bound], edge - SLICE_US, int(edge))
-            start = bound
-        next_edge_us = int(edges[-1]) if len(edges) else next_edge_us
-        pending = [merged[start:]]
+        complete = (int(merged["t"][-1]) - next_edge_us) // SLICE_US  # slices whose end the data has passed
+        yield from slice_by_time(merged, next_edge_us, complete, SLICE_US)
+        next_edge_us += complete * SLICE_US
+        pending = [merged[np.searchsorted(merged["t"], next_edge_us) :]]
     rest = np.concatenate(pending) if pending else np.zeros(0, dtype=np.dtype([("t", "<i8")]))
     if len(rest):
         yield Chunk(rest, next_edge_us, int(rest["t"][-1]) + 1)

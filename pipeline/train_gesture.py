@@ -27,7 +27,8 @@ from ..sources.events.event_array import SensorSize
 from ..sources.events.synthetic_gestures import GESTURE_CLASSES, GestureSimConfig, SyntheticGestures
 from .decision import DecisionConfig
 from .evaluate import ClipResult, summarise, write_report
-from .runtime import Chunk, run_stream
+from .event_streams import SLICE_US, slice_by_time
+from .runtime import run_stream
 from .streams import make_classifier
 from .train_audio import BACKGROUND_LABEL
 from .training_loop import held_out_accuracy, train_epoch
@@ -135,13 +136,6 @@ def train_gesture(data: str | None, out_dir: str | Path, settings: GestureTraini
     return config["training"]
 
 
-def time_slices(events: np.ndarray, slice_us: int, end_us: int) -> list[Chunk]:
-    """Cut a time-sorted event array into chunks of ``slice_us`` of stream time, up to ``end_us``."""
-    edges = np.arange(0, end_us + slice_us, slice_us)
-    bounds = np.searchsorted(events["t"], edges)
-    return [Chunk(events[bounds[k] : bounds[k + 1]], int(edges[k]), int(edges[k + 1])) for k in range(len(edges) - 1)]
-
-
 def evaluate_gestures(loaded: LoadedModel, data: str | None, count: int, out_dir: str | Path | None) -> dict:
     """Stream held-out gestures (noise before and after) through the pipeline; first detection = prediction."""
     front_end = EventFrontEndConfig.from_dict(loaded.config["front_end"])
@@ -152,7 +146,8 @@ def evaluate_gestures(loaded: LoadedModel, data: str | None, count: int, out_dir
     for index in tqdm(range(len(samples)), desc="evaluating gestures (streaming)", file=sys.stderr):
         events, label = sample_events(samples[index])
         padded, onset_us, duration_us = pad_with_noise(events, sensor, 300_000, 600_000, 0.1, rng)
-        report = run_stream(time_slices(padded, 10_000, onset_us + duration_us + 600_000), make_classifier(loaded, f"gesture-{index}"), sinks=[])
+        end_us = onset_us + duration_us + 600_000
+        report = run_stream(slice_by_time(padded, 0, -(-end_us // SLICE_US), SLICE_US), make_classifier(loaded, f"gesture-{index}"), sinks=[])
         first = report.detections[0] if report.detections else None
         results.append(ClipResult(f"gesture-{index}", classes[label], first.label if first else "none", len(report.detections), first.score if first else 0.0))
     metrics = summarise(results, classes)

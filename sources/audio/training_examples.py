@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..step_targets import BACKGROUND_INDEX, IGNORE_TARGET, TargetTiming, step_targets
+from ..step_targets import BACKGROUND_INDEX, TargetTiming, step_targets
 from .augment import background_noise, change_speed, place_on_canvas, tilt_filter
 
 
