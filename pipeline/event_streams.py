@@ -22,7 +22,7 @@ from ..sources.events.udp_camera import UdpEventSender, check_usb_camera_support
 from .cli import DEFAULT_GESTURE_MODEL, UsageError, load_model, sink_specs
 from .runtime import Chunk, ReplayPacer, RunReport, StreamingClassifier, run_stream
 from .sinks import build_sinks
-from .streams import build_front_end, decision_config
+from .streams import build_front_end, decision_config, make_classifier
 
 SLICE_US = 10_000  # replay granularity: one chunk per 10 ms of recording time
 LIVE_MARGIN_US = 5_000  # live bins close 5 ms behind the wall clock, so in-flight events still fit
@@ -88,7 +88,7 @@ def replay_events(path: Path, model_name: str | None, speed: float, specs: list[
         raise UsageError(f"{path} is an event recording but model {loaded.path.name!r} takes audio; pass --model {DEFAULT_GESTURE_MODEL}")
     sensor = model_sensor(loaded)
     recording = open_event_recording(path, sensor)
-    classifier = StreamingClassifier(loaded, build_front_end(loaded.config["front_end"]), decision_config(loaded, {"on_threshold": threshold}), path.name)
+    classifier = make_classifier(loaded, path.name, {"on_threshold": threshold})
     try:
         return run_stream(recording_chunks(recording, sensor), classifier, build_sinks(specs), ReplayPacer(speed), source_counters=recording)
     except EventFileError as error:
