@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--encoder", choices=["direct", "rate", "latency", "delta"], default="direct")
     train.add_argument("--init-from", metavar="MODEL", help="continue training this checkpoint (audio)")
     train.add_argument("--learning-rate", type=float, help="peak learning rate of the one-cycle schedule")
+    train.add_argument("--extra-data", action="append", default=[], metavar="DIR", help="more labelled clips, all used for training (audio; repeatable)")
+    train.add_argument("--channels", help="conv channels per block, e.g. 24,32,48 (audio)")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model through the streaming pipeline")
     evaluate.add_argument("--model", default=None)

@@ -126,6 +126,14 @@ def command_train(args: argparse.Namespace) -> int:
     if args.learning_rate:
         settings.learning_rate = args.learning_rate
     settings.init_from = args.init_from
+    settings.extra_data = tuple(args.extra_data)
+    if args.channels:
+        try:
+            settings.channels = tuple(int(value) for value in args.channels.split(","))
+        except ValueError as error:
+            raise UsageError(f"--channels {args.channels!r}: expected comma-separated integers such as 24,32,48") from error
+        if len(settings.channels) != len(settings.kernel_t):
+            raise UsageError(f"--channels {args.channels!r}: expected {len(settings.kernel_t)} values, one per conv block")
     out = args.out or CHECKPOINT_DIR / DEFAULT_AUDIO_MODEL
     try:
         training = train_audio(args.data, out, settings)

@@ -11,11 +11,17 @@ background class on top, so they produce nothing.
 
 ``mode = "segment"`` (spoken words) waits for the whole event instead of firing at the first
 crossing: a segment opens when the non-background mass of the window mean reaches
-``on_threshold``; every step's class probabilities are summed while it lasts; when the background
+``on_threshold``; every step's class probabilities are kept while it lasts; when the background
 returns (``off_threshold``) or ``max_active_ms`` passes, one detection is emitted with the class of
-largest summed evidence and, as score, that class's mean probability over the segment (emitted
-if ≥ ``min_score``). Slower (it waits for the word to end) but it does not commit to the first
-syllables: "six" and "seven" start alike.
+largest summed evidence and, as score, that class's mean probability (emitted if ≥ ``min_score``).
+Slower (it waits for the word to end) but it does not commit to the first syllables: "six" and
+"seven" start alike.
+
+The evidence is summed over the part of the segment between ``evidence_start_fraction`` and
+``evidence_end_fraction`` of its steps. A segment runs from the first syllables until the
+background has come back in the window mean; its last part is the readout decaying after the word,
+which training leaves unconstrained (see :mod:`spikestream.sources.step_targets`: targets are
+ignored from ``hold_ms`` to ``release_ms`` after the word), so audio checkpoints drop it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class DecisionConfig:
     allow_class_switch: bool = False
     mode: str = "threshold"
     min_score: float = 0.3
+    evidence_start_fraction: float = 0.0
+    evidence_end_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         if self.window_steps < 1:
@@ -45,6 +53,11 @@ class DecisionConfig:
         for name in ("on_threshold", "off_threshold"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.evidence_start_fraction < self.evidence_end_fraction <= 1.0:
+            raise ValueError(
+                "evidence fractions must satisfy 0 <= evidence_start_fraction < evidence_end_fraction <= 1, "
+                f"got {self.evidence_start_fraction} and {self.evidence_end_fraction}"
+            )
         if self.mode not in ("threshold", "segment"):
             raise ValueError(f"mode must be 'threshold' or 'segment', got {self.mode!r}")
 
@@ -75,8 +88,7 @@ class StreamingDecision:
         self._steps_seen = 0
         self._active_since_us: int | None = None
         self._active_class: int | None = None
-        self._evidence = np.zeros(self.n_classes, dtype=np.float64)
-        self._segment_steps = 0
+        self._segment: list[np.ndarray] = []  # per-step probabilities of the open segment
         self._last_fired_us: int | None = None
 
     def update(self, logits: torch.Tensor | np.ndarray) -> list[Decision]:
@@ -119,16 +131,18 @@ class StreamingDecision:
             if refractory or 1.0 - mean[0] < self.config.on_threshold:
                 return None
             self._active_since_us = now_us
-            self._evidence[:] = 0.0
-            self._segment_steps = 0
-        self._evidence += step_probabilities
-        self._segment_steps += 1
+            self._segment = []
+        self._segment.append(step_probabilities)
         timed_out = now_us - self._active_since_us >= self.config.max_active_ms * 1000
         if mean[0] < self.config.off_threshold and not timed_out:
             return None
         self._active_since_us = None
-        best = int(np.argmax(self._evidence[1:])) + 1
-        score = float(self._evidence[best] / self._segment_steps)
+        steps = len(self._segment)
+        first = int(self.config.evidence_start_fraction * steps)
+        last = max(first + 1, steps - int((1.0 - self.config.evidence_end_fraction) * steps + 1e-9))
+        evidence = np.sum(self._segment[first:last], axis=0)
+        best = int(np.argmax(evidence[1:])) + 1
+        score = float(evidence[best] / (last - first))
         if score < self.config.min_score:
             return None
         self._last_fired_us = now_us

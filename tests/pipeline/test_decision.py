@@ -95,6 +95,24 @@ def test_segment_mode_decides_on_the_whole_word_once_it_ends():
     assert 0.4 < fired[0].score < 0.8  # class 3's mean probability over the segment
 
 
+def test_segment_evidence_can_leave_out_the_decaying_tail():
+    # the word is class 2 while it lasts; as the readout decays after it, class 1 lingers until the
+    # background returns: whole-segment evidence picks the tail's class, the trimmed evidence does not
+    steps = [0] * 10 + [2] * 12 + [1] * 16 + [0] * 20
+    whole = DecisionConfig(mode="segment", window_steps=4, on_threshold=0.5, off_threshold=0.6, min_score=0.15)
+    trimmed = DecisionConfig(**{**whole.__dict__, "evidence_end_fraction": 0.5})
+    assert [f.class_index for f in StreamingDecision(whole, n_classes=4, step_us=10_000).update(logits_for(steps))] == [1]
+    fired = StreamingDecision(trimmed, n_classes=4, step_us=10_000).update(logits_for(steps))
+    assert [f.class_index for f in fired] == [2]
+    assert 0.6 < fired[0].score < 0.8  # the first half of the segment: about 11 steps of class 2, 4 of class 1
+
+
+@pytest.mark.parametrize("start, end", [(0.5, 0.5), (-0.1, 1.0), (0.0, 1.2)])
+def test_evidence_fractions_out_of_order_are_rejected(start, end):
+    with pytest.raises(ValueError, match="evidence fractions"):
+        DecisionConfig(evidence_start_fraction=start, evidence_end_fraction=end)
+
+
 def test_segment_mode_ignores_silence_and_weak_blips():
     config = DecisionConfig(mode="segment", window_steps=4, on_threshold=0.5, off_threshold=0.6, min_score=0.15)
     decision = StreamingDecision(config, n_classes=4, step_us=10_000)

@@ -11,9 +11,9 @@ from spikestream.pipeline.evaluate import evaluate_audio, evaluation_clips
 from spikestream.pipeline.train_gesture import HELD_OUT_SEED, evaluate_gestures
 
 
-# The target is 97 %; the shipped model reaches 96.4 % (the errors are mostly "six" heard
+# The target is 97 %; the shipped model reaches 96.8 % (the errors are mostly "six" heard
 # as "seven"/"eight"). The bar sits at what is shipped so a regression fails; raise it with the model.
-SHIPPED_DIGIT_ACCURACY = 0.964
+SHIPPED_DIGIT_ACCURACY = 0.968
 
 
 def test_digit_model_accuracy_streaming_on_fsdd_test_takes(fsdd_dir, tmp_path):
@@ -29,7 +29,10 @@ def test_digit_model_accuracy_streaming_on_fsdd_test_takes(fsdd_dir, tmp_path):
 
 def test_digit_model_never_trained_on_test_takes():
     training = load_checkpoint("fsdd-digits").config["training"]
-    assert training["train_clips"] == 2250 and training["held_out_clips"] == 250
+    fsdd_train_clips = training["train_clips"] - training.get("extra_train_clips", 0)
+    assert fsdd_train_clips == 2250 and training["held_out_clips"] == 250
+    for folder in training["settings"].get("extra_data", []):  # extra voices: none of the held-out espeak voices
+        assert "espeak_digits" not in folder
 
 
 def test_gesture_model_reaches_95_percent_on_unseen_seeds(tmp_path):

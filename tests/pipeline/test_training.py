@@ -8,7 +8,7 @@ from PIL import Image
 
 from spikestream.models.checkpoint import load_checkpoint
 
-from .cli_runner import run_cli
+from .cli_runner import REPO_ROOT, run_cli
 
 
 def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
@@ -17,13 +17,23 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     for digit in range(10):
         for take in range(10):  # takes 0-4 are held back as the test set, 5-9 train
             (data / f"{digit}_jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
+    extra = tmp_path / "extra"  # one sub-folder per label, no take numbers: every clip trains
+    for digit in (3, 7):
+        (extra / str(digit)).mkdir(parents=True)
+        for voice in ("en-us+m3", "en+m7"):
+            name = f"{digit}_{voice.replace('-', 'x').replace('+', 'x')}_0.wav"
+            (extra / str(digit) / name).symlink_to(REPO_ROOT / "recordings" / "espeak_digits" / name)
     out = tmp_path / "model"
-    result = run_cli("train", "audio", "--data", str(data), "--epochs", "1", "--out", str(out), timeout_s=600)
+    result = run_cli(
+        "train", "audio", "--data", str(data), "--extra-data", str(extra), "--channels", "8,8,12", "--epochs", "1", "--out", str(out), timeout_s=600
+    )
     assert result.returncode == 0, result.stderr
     assert "epoch 1/1" in result.stderr  # progress is shown
     loaded = load_checkpoint(out)
     assert loaded.labels == ["background"] + [str(d) for d in range(10)]
-    assert loaded.config["training"]["train_clips"] == 50 and loaded.config["training"]["held_out_clips"] == 50
+    assert loaded.config["training"]["train_clips"] == 54 and loaded.config["training"]["extra_train_clips"] == 4
+    assert loaded.config["training"]["held_out_clips"] == 50
+    assert loaded.config["model"]["channels"] == [8, 8, 12]
     front_end = loaded.config["front_end"]
     assert front_end["mfcc"]["sample_rate_hz"] == 8000 and len(front_end["feature_mean"]) == front_end["mfcc"]["n_mfcc"]
 
@@ -41,3 +51,20 @@ def test_train_audio_without_labels_is_a_clear_error(tmp_path):
     result = run_cli("train", "audio", "--data", str(tmp_path), "--epochs", "1", "--out", str(tmp_path / "m"))
     assert result.returncode == 2
     assert "cannot read a label" in result.stderr and "recording.wav" in result.stderr
+
+
+def test_extra_data_with_labels_the_main_data_lacks_is_a_clear_error(tmp_path, fsdd_dir):
+    data, extra = tmp_path / "clips", tmp_path / "extra" / "hello"
+    data.mkdir()
+    extra.mkdir(parents=True)
+    for take in range(6):
+        (data / f"1_george_{take}.wav").symlink_to(fsdd_dir / f"1_george_{take}.wav")
+    (extra / "a.wav").symlink_to(fsdd_dir / "1_george_9.wav")
+    result = run_cli("train", "audio", "--data", str(data), "--extra-data", str(extra.parent), "--epochs", "1", "--out", str(tmp_path / "m"))
+    assert result.returncode == 2
+    assert "--extra-data" in result.stderr and "'hello'" in result.stderr
+
+
+def test_channels_that_are_not_integers_are_a_clear_error(tmp_path, fsdd_dir):
+    result = run_cli("train", "audio", "--data", str(fsdd_dir), "--channels", "8,x,8", "--out", str(tmp_path / "m"))
+    assert result.returncode == 2 and "--channels '8,x,8'" in result.stderr
