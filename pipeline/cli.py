@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, help="peak learning rate of the one-cycle schedule")
     train.add_argument("--extra-data", action="append", default=[], metavar="DIR", help="more labelled clips, all used for training (audio; repeatable)")
     train.add_argument("--channels", help="conv channels per block, e.g. 24,32,48 (audio)")
+    train.add_argument("--speed-range", metavar="MIN,MAX", help="speed perturbation factors of the augmentation, e.g. 0.8,1.25 (audio; default 0.88,1.12)")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model through the streaming pipeline")
     evaluate.add_argument("--model", default=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -127,6 +128,14 @@ def command_train(args: argparse.Namespace) -> int:
         settings.learning_rate = args.learning_rate
     settings.init_from = args.init_from
     settings.extra_data = tuple(args.extra_data)
+    if args.speed_range:
+        try:
+            low, high = (float(value) for value in args.speed_range.split(","))
+        except ValueError as error:
+            raise UsageError(f"--speed-range {args.speed_range!r}: expected two numbers MIN,MAX such as 0.8,1.25") from error
+        if not 0.0 < low <= high:
+            raise UsageError(f"--speed-range {args.speed_range!r}: expected 0 < MIN <= MAX")
+        settings.canvas = replace(settings.canvas, speed_range=(low, high))
     if args.channels:
         try:
             settings.channels = tuple(int(value) for value in args.channels.split(","))

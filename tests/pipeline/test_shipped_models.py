@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +12,14 @@ from spikestream.pipeline.evaluate import evaluate_audio, evaluation_clips
 from spikestream.pipeline.train_gesture import HELD_OUT_SEED, evaluate_gestures
 
 
-# The target is 97 %; the shipped model reaches 96.8 % (the errors are mostly "six" heard
-# as "seven"/"eight"). The bar sits at what is shipped so a regression fails; raise it with the model.
-SHIPPED_DIGIT_ACCURACY = 0.968
+# The target is 97 %; the shipped model reaches 96.0 % (the errors are mostly "six" heard
+# as "seven"). It traded 0.8 points on these five voices (the FSDD-only model: 96.8 %) for voices it
+# never heard: 72.5 % -> 96.25 % on unheard espeak-ng voices, and its recipe lifts a real speaker left
+# out of training from 50 % to 57 % (bench/bench_unseen_speaker.py). The bars sit at what is shipped
+# so a regression fails; raise them with the model.
+SHIPPED_DIGIT_ACCURACY = 0.96
+SHIPPED_UNHEARD_VOICE_ACCURACY = 0.9625
+RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
 
 
 def test_digit_model_accuracy_streaming_on_fsdd_test_takes(fsdd_dir, tmp_path):
@@ -27,12 +33,22 @@ def test_digit_model_accuracy_streaming_on_fsdd_test_takes(fsdd_dir, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["clips"] == 250
 
 
+def test_digit_model_on_voices_it_never_heard(tmp_path):
+    # 80 clips of four espeak-ng voices (recordings/make_espeak_digits.sh heldout); the training voices
+    # (make_espeak_digits.sh OUT train) share none of their variants
+    loaded = load_checkpoint("fsdd-digits")
+    clips = evaluation_clips(RECORDINGS / "espeak_digits", "all")
+    assert len(clips) == 80 and len({clip.speaker for clip in clips}) == 4
+    metrics = evaluate_audio(loaded, clips)
+    assert metrics["accuracy"] >= SHIPPED_UNHEARD_VOICE_ACCURACY, json.dumps(metrics, indent=1)
+
+
 def test_digit_model_never_trained_on_test_takes():
     training = load_checkpoint("fsdd-digits").config["training"]
     fsdd_train_clips = training["train_clips"] - training.get("extra_train_clips", 0)
     assert fsdd_train_clips == 2250 and training["held_out_clips"] == 250
     for folder in training["settings"].get("extra_data", []):  # extra voices: none of the held-out espeak voices
-        assert "espeak_digits" not in folder
+        assert Path(folder).name != "espeak_digits"
 
 
 def test_gesture_model_reaches_95_percent_on_unseen_seeds(tmp_path):

@@ -25,7 +25,8 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
             (extra / str(digit) / name).symlink_to(REPO_ROOT / "recordings" / "espeak_digits" / name)
     out = tmp_path / "model"
     result = run_cli(
-        "train", "audio", "--data", str(data), "--extra-data", str(extra), "--channels", "8,8,12", "--epochs", "1", "--out", str(out), timeout_s=600
+        "train", "audio", "--data", str(data), "--extra-data", str(extra), "--channels", "8,8,12", "--speed-range", "0.8,1.25",
+        "--epochs", "1", "--out", str(out), timeout_s=600,
     )
     assert result.returncode == 0, result.stderr
     assert "epoch 1/1" in result.stderr  # progress is shown
@@ -34,6 +35,7 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     assert loaded.config["training"]["train_clips"] == 54 and loaded.config["training"]["extra_train_clips"] == 4
     assert loaded.config["training"]["held_out_clips"] == 50
     assert loaded.config["model"]["channels"] == [8, 8, 12]
+    assert loaded.config["training"]["settings"]["canvas"]["speed_range"] == [0.8, 1.25]
     front_end = loaded.config["front_end"]
     assert front_end["mfcc"]["sample_rate_hz"] == 8000 and len(front_end["feature_mean"]) == front_end["mfcc"]["n_mfcc"]
 
@@ -65,6 +67,8 @@ def test_extra_data_with_labels_the_main_data_lacks_is_a_clear_error(tmp_path, f
     assert "--extra-data" in result.stderr and "'hello'" in result.stderr
 
 
-def test_channels_that_are_not_integers_are_a_clear_error(tmp_path, fsdd_dir):
+def test_channels_and_speed_range_that_do_not_parse_are_clear_errors(tmp_path, fsdd_dir):
     result = run_cli("train", "audio", "--data", str(fsdd_dir), "--channels", "8,x,8", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "--channels '8,x,8'" in result.stderr
+    result = run_cli("train", "audio", "--data", str(fsdd_dir), "--speed-range", "1.2,0.9", "--out", str(tmp_path / "m"))
+    assert result.returncode == 2 and "--speed-range '1.2,0.9'" in result.stderr and "MIN <= MAX" in result.stderr
