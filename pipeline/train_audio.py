@@ -103,6 +103,9 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
             raise ValueError(f"--extra-data {folder}: labels {unknown} are not among the training data's {labels[1:]}")
         train_clips = train_clips + extra
         extra_clip_count += len(extra)
+    initial = load_checkpoint(settings.init_from) if settings.init_from else None
+    if initial is not None and initial.labels != labels:  # checked before any audio is read
+        raise ValueError(f"--init-from {settings.init_from}: its labels {initial.labels} differ from the data's {labels}")
     index = {label: i for i, label in enumerate(labels)}
     rate = settings.mfcc.sample_rate_hz
     print(
@@ -111,7 +114,6 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
     )
     train_audio_clips = [read_audio(clip.path, rate) for clip in tqdm(train_clips, desc="reading clips", file=sys.stderr)]
     held_audio_clips = [read_audio(clip.path, rate) for clip in held_clips]
-    initial = load_checkpoint(settings.init_from) if settings.init_from else None
     if initial is not None:
         front_end = AudioFrontEndConfig.from_dict(initial.config["front_end"])
     else:
@@ -138,8 +140,6 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
         )
     )
     if initial is not None:
-        if initial.labels != labels:
-            raise ValueError(f"--init-from {settings.init_from}: its labels {initial.labels} differ from the data's {labels}")
         model = initial.model
     held_rng = np.random.default_rng(10_000 + settings.seed)
     held_examples = [make_example(a, index[c.label], rate, settings.mfcc.hop_length, settings.canvas, held_rng) for a, c in zip(held_audio_clips, held_clips)]

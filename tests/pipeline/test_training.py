@@ -72,3 +72,14 @@ def test_channels_and_speed_range_that_do_not_parse_are_clear_errors(tmp_path, f
     assert result.returncode == 2 and "--channels '8,x,8'" in result.stderr
     result = run_cli("train", "audio", "--data", str(fsdd_dir), "--speed-range", "1.2,0.9", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "--speed-range '1.2,0.9'" in result.stderr and "MIN <= MAX" in result.stderr
+
+
+def test_init_from_a_checkpoint_with_other_labels_is_a_clear_error(tmp_path, fsdd_dir):
+    data = tmp_path / "clips"
+    data.mkdir()
+    for take in range(6):  # one label only: the shipped digit model has ten
+        (data / f"1_george_{take}.wav").symlink_to(fsdd_dir / f"1_george_{take}.wav")
+    result = run_cli("train", "audio", "--data", str(data), "--init-from", "fsdd-digits", "--epochs", "1", "--out", str(tmp_path / "m"))
+    assert result.returncode == 2
+    assert "--init-from fsdd-digits" in result.stderr and "differ from the data's ['background', '1']" in result.stderr
+    assert not (tmp_path / "m").exists()
