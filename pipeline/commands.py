@@ -112,6 +112,17 @@ def main_job() -> int:
     return replay_file(DEFAULT_RECORDING, None, 1.0, ["console"], None, False)
 
 
+def comma_separated(option: str, text: str, convert, count: int, expected: str) -> tuple:
+    """``"a,b,c"`` → ``count`` values of ``convert``; otherwise a :class:`UsageError` naming the option."""
+    try:
+        values = tuple(convert(value) for value in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count:
+        raise UsageError(f"{option} {text!r}: expected {expected}")
+    return values
+
+
 def command_train(args: argparse.Namespace) -> int:
     if args.task == "gesture":
         from .train_gesture import command_train_gesture
@@ -129,20 +140,14 @@ def command_train(args: argparse.Namespace) -> int:
     settings.init_from = args.init_from
     settings.extra_data = tuple(args.extra_data)
     if args.speed_range:
-        try:
-            low, high = (float(value) for value in args.speed_range.split(","))
-        except ValueError as error:
-            raise UsageError(f"--speed-range {args.speed_range!r}: expected two numbers MIN,MAX such as 0.8,1.25") from error
+        low, high = comma_separated("--speed-range", args.speed_range, float, 2, "two numbers MIN,MAX such as 0.8,1.25")
         if not 0.0 < low <= high:
             raise UsageError(f"--speed-range {args.speed_range!r}: expected 0 < MIN <= MAX")
         settings.canvas = replace(settings.canvas, speed_range=(low, high))
     if args.channels:
-        try:
-            settings.channels = tuple(int(value) for value in args.channels.split(","))
-        except ValueError as error:
-            raise UsageError(f"--channels {args.channels!r}: expected comma-separated integers such as 24,32,48") from error
-        if len(settings.channels) != len(settings.kernel_t):
-            raise UsageError(f"--channels {args.channels!r}: expected {len(settings.kernel_t)} values, one per conv block")
+        settings.channels = comma_separated(
+            "--channels", args.channels, int, len(settings.kernel_t), f"{len(settings.kernel_t)} integers, one per conv block, such as 24,32,48"
+        )
     out = args.out or CHECKPOINT_DIR / DEFAULT_AUDIO_MODEL
     try:
         training = train_audio(args.data, out, settings)
