@@ -22,7 +22,7 @@ from ..sources.events.udp_camera import UdpEventSender, check_usb_camera_support
 from .cli import DEFAULT_GESTURE_MODEL, UsageError, load_model, sink_specs
 from .runtime import Chunk, ReplayPacer, RunReport, StreamingClassifier, run_stream
 from .sinks import build_sinks
-from .streams import build_front_end, decision_config, make_classifier
+from .streams import make_classifier
 
 SLICE_US = 10_000  # replay granularity: one chunk per 10 ms of recording time
 LIVE_MARGIN_US = 5_000  # live bins close 5 ms behind the wall clock, so in-flight events still fit
@@ -153,7 +153,7 @@ def listen_camera(args: argparse.Namespace) -> RunReport:
     except (ValueError, RuntimeError, OSError) as error:
         raise UsageError(str(error)) from error
     source_name = args.camera
-    classifier = LiveEventClassifier(loaded, build_front_end(loaded.config["front_end"]), decision_config(loaded, {"on_threshold": args.threshold}), source_name)
+    classifier = make_classifier(loaded, source_name, {"on_threshold": args.threshold}, LiveEventClassifier)
     if not args.quiet:
         print(f"listening to {args.camera} ({model_sensor(loaded).width}x{model_sensor(loaded).height}); Ctrl-C to stop", file=sys.stderr)
     with receiver:

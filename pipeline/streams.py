@@ -38,8 +38,11 @@ def decision_config(loaded: LoadedModel, overrides: dict | None = None) -> Decis
     return DecisionConfig(**values)
 
 
-def make_classifier(loaded: LoadedModel, source_name: str, decision_overrides: dict | None = None) -> StreamingClassifier:
-    return StreamingClassifier(loaded, build_front_end(loaded.config["front_end"]), decision_config(loaded, decision_overrides), source_name)
+def make_classifier(
+    loaded: LoadedModel, source_name: str, decision_overrides: dict | None = None, classifier_class: type[StreamingClassifier] = StreamingClassifier
+) -> StreamingClassifier:
+    """A checkpoint's front end, model and decision (with overrides) as one streaming classifier."""
+    return classifier_class(loaded, build_front_end(loaded.config["front_end"]), decision_config(loaded, decision_overrides), source_name)
 
 
 def audio_chunks(blocks: Iterable[AudioChunk], sample_rate_hz: int) -> Iterator[Chunk]:
