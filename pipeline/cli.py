@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--extra-data", action="append", default=[], metavar="DIR", help="more labelled clips, all used for training (audio; repeatable)")
     train.add_argument("--channels", help="conv channels per block, e.g. 24,32,48 (audio)")
     train.add_argument("--speed-range", metavar="MIN,MAX", help="speed perturbation factors of the augmentation, e.g. 0.8,1.25 (audio; default 0.88,1.12)")
+    train.add_argument("--equaliser-db", type=float, metavar="DB", help="random smooth equaliser per clip, gains within ±DB at 6 bands (audio; default 0 = off)")
+    train.add_argument("--reverb-probability", type=float, metavar="P", help="share of clips put in a synthetic room, RT60 0.1-0.6 s (audio; default 0 = off)")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model through the streaming pipeline")
     evaluate.add_argument("--model", default=None)

@@ -144,6 +144,14 @@ def command_train(args: argparse.Namespace) -> int:
         if not 0.0 < low <= high:
             raise UsageError(f"--speed-range {args.speed_range!r}: expected 0 < MIN <= MAX")
         settings.canvas = replace(settings.canvas, speed_range=(low, high))
+    if args.equaliser_db is not None:
+        if not 0.0 <= args.equaliser_db <= 24.0:
+            raise UsageError(f"--equaliser-db {args.equaliser_db}: expected a gain bound in dB between 0 and 24")
+        settings.canvas = replace(settings.canvas, equaliser_max_db=args.equaliser_db)
+    if args.reverb_probability is not None:
+        if not 0.0 <= args.reverb_probability <= 1.0:
+            raise UsageError(f"--reverb-probability {args.reverb_probability}: expected a probability between 0 and 1")
+        settings.canvas = replace(settings.canvas, reverb_probability=args.reverb_probability)
     if args.channels:
         settings.channels = comma_separated(
             "--channels", args.channels, int, len(settings.kernel_t), f"{len(settings.kernel_t)} integers, one per conv block, such as 24,32,48"

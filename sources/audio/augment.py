@@ -6,6 +6,7 @@ Each function takes float32 mono samples ``[N]`` and returns new samples; none c
 from __future__ import annotations
 
 import numpy as np
+import scipy.signal
 import soxr
 
 
@@ -50,6 +51,38 @@ def tilt_filter(samples: np.ndarray, coefficient: float) -> np.ndarray:
     a cheap stand-in for a different microphone or room."""
     shifted = np.concatenate([[0.0], samples[:-1]]).astype(np.float32)
     return (samples - coefficient * shifted).astype(np.float32)
+
+
+def equalise(samples: np.ndarray, gains_db: np.ndarray, sample_rate_hz: int, lowest_hz: float = 100.0) -> np.ndarray:
+    """Zero-phase equaliser with a smooth gain curve: a stand-in for another microphone or room.
+
+    ``gains_db [B]`` are the gains at ``B`` anchor frequencies spaced logarithmically from
+    ``lowest_hz`` to Nyquist; between anchors the gain (in dB) is interpolated linearly in
+    log-frequency, below ``lowest_hz`` it stays at the first anchor's. Returns ``[N]`` float32.
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.size == 0:
+        return samples.copy()
+    anchors_hz = np.geomspace(lowest_hz, sample_rate_hz / 2.0, len(gains_db))
+    frequencies_hz = np.fft.rfftfreq(samples.size, 1.0 / sample_rate_hz)
+    curve_db = np.interp(np.log(np.maximum(frequencies_hz, lowest_hz)), np.log(anchors_hz), np.asarray(gains_db, dtype=np.float64))
+    spectrum = np.fft.rfft(samples.astype(np.float64)) * 10.0 ** (curve_db / 20.0)
+    return np.fft.irfft(spectrum, n=samples.size).astype(np.float32)
+
+
+def room_impulse_response(rt60_s: float, sample_rate_hz: int, rng: np.random.Generator, direct_to_reverb_db: float) -> np.ndarray:
+    """A synthetic room: a unit direct path followed by exponentially decaying noise that falls by
+    60 dB in ``rt60_s``, its energy ``direct_to_reverb_db`` below the direct path. ``[1 + rt60·rate]``."""
+    length = max(1, int(rt60_s * sample_rate_hz))
+    decay = np.exp(-6.9078 * np.arange(length) / length)  # ln(1000): amplitude −60 dB at rt60
+    tail = rng.standard_normal(length) * decay
+    tail *= 10.0 ** (-direct_to_reverb_db / 20.0) / (np.sqrt(np.sum(tail**2)) + 1e-12)
+    return np.concatenate([[1.0], tail]).astype(np.float32)
+
+
+def reverberate(samples: np.ndarray, impulse_response: np.ndarray) -> np.ndarray:
+    """Convolve with a room impulse response, keeping the first ``N`` samples ``[N]``."""
+    return scipy.signal.fftconvolve(samples, impulse_response)[: samples.size].astype(np.float32)
 
 
 def place_on_canvas(

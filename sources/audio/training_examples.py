@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..step_targets import BACKGROUND_INDEX, TargetTiming, step_targets
-from .augment import background_noise, change_speed, place_on_canvas, tilt_filter
+from .augment import background_noise, change_speed, equalise, place_on_canvas, reverberate, room_impulse_response, tilt_filter
 
 
 
@@ -30,6 +30,11 @@ class CanvasConfig:
     speed_range: tuple[float, float] = (0.88, 1.12)
     tilt_range: tuple[float, float] = (-0.5, 0.9)
     background_only_probability: float = 0.1
+    equaliser_max_db: float = 0.0  # per clip, gains uniform in ±this at equaliser_bands anchors (0 = off)
+    equaliser_bands: int = 6
+    reverb_probability: float = 0.0  # share of clips put in a synthetic room (0 = off)
+    reverb_rt60_s_range: tuple[float, float] = (0.1, 0.6)
+    reverb_direct_to_reverb_db_range: tuple[float, float] = (0.0, 15.0)
 
 
 def frame_targets(
@@ -48,7 +53,8 @@ def make_example(
     """One augmented canvas ``[canvas_samples]`` float32 and its frame targets ``[1 + N // hop]``.
 
     ``clip=None`` makes a background-only example (all targets background). Augmentation:
-    speed (tempo + pitch), spectral tilt, gain, background noise at a random SNR, random onset.
+    speed (tempo + pitch), spectral tilt, optionally a smooth random equaliser and a synthetic room,
+    gain, background noise at a random SNR, random onset.
     """
     canvas_samples = int(config.canvas_ms * sample_rate_hz / 1000.0)
     frame_count = 1 + canvas_samples // hop_samples
@@ -58,6 +64,13 @@ def make_example(
         return (noise * level).astype(np.float32), np.full(frame_count, BACKGROUND_INDEX, dtype=np.int64)
     speech = change_speed(clip, rng.uniform(*config.speed_range), sample_rate_hz)
     speech = tilt_filter(speech, rng.uniform(*config.tilt_range))
+    if config.equaliser_max_db > 0:  # no draws when off: earlier recipes replay exactly
+        speech = equalise(speech, rng.uniform(-config.equaliser_max_db, config.equaliser_max_db, config.equaliser_bands), sample_rate_hz)
+    if config.reverb_probability > 0 and rng.random() < config.reverb_probability:
+        room = room_impulse_response(
+            rng.uniform(*config.reverb_rt60_s_range), sample_rate_hz, rng, rng.uniform(*config.reverb_direct_to_reverb_db_range)
+        )
+        speech = reverberate(speech, room)
     peak = float(np.max(np.abs(speech))) + 1e-6
     speech = speech / peak * 0.5 * 10.0 ** (rng.uniform(*config.gain_db_range) / 20.0)
     lead = int(config.lead_min_ms * sample_rate_hz / 1000.0)

@@ -26,7 +26,7 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     out = tmp_path / "model"
     result = run_cli(
         "train", "audio", "--data", str(data), "--extra-data", str(extra), "--channels", "8,8,12", "--speed-range", "0.8,1.25",
-        "--epochs", "1", "--out", str(out), timeout_s=600,
+        "--equaliser-db", "6", "--reverb-probability", "0.5", "--epochs", "1", "--out", str(out), timeout_s=600,
     )
     assert result.returncode == 0, result.stderr
     assert "epoch 1/1" in result.stderr  # progress is shown
@@ -35,7 +35,8 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     assert loaded.config["training"]["train_clips"] == 54 and loaded.config["training"]["extra_train_clips"] == 4
     assert loaded.config["training"]["held_out_clips"] == 50
     assert loaded.config["model"]["channels"] == [8, 8, 12]
-    assert loaded.config["training"]["settings"]["canvas"]["speed_range"] == [0.8, 1.25]
+    canvas = loaded.config["training"]["settings"]["canvas"]
+    assert canvas["speed_range"] == [0.8, 1.25] and canvas["equaliser_max_db"] == 6.0 and canvas["reverb_probability"] == 0.5
     front_end = loaded.config["front_end"]
     assert front_end["mfcc"]["sample_rate_hz"] == 8000 and len(front_end["feature_mean"]) == front_end["mfcc"]["n_mfcc"]
 
@@ -67,11 +68,15 @@ def test_extra_data_with_labels_the_main_data_lacks_is_a_clear_error(tmp_path, f
     assert "--extra-data" in result.stderr and "'hello'" in result.stderr
 
 
-def test_channels_and_speed_range_that_do_not_parse_are_clear_errors(tmp_path, fsdd_dir):
+def test_augmentation_and_channel_options_out_of_range_are_clear_errors(tmp_path, fsdd_dir):
     result = run_cli("train", "audio", "--data", str(fsdd_dir), "--channels", "8,x,8", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "--channels '8,x,8'" in result.stderr
     result = run_cli("train", "audio", "--data", str(fsdd_dir), "--speed-range", "1.2,0.9", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "--speed-range '1.2,0.9'" in result.stderr and "MIN <= MAX" in result.stderr
+    result = run_cli("train", "audio", "--data", str(fsdd_dir), "--reverb-probability", "1.5", "--out", str(tmp_path / "m"))
+    assert result.returncode == 2 and "--reverb-probability 1.5" in result.stderr and "between 0 and 1" in result.stderr
+    result = run_cli("train", "audio", "--data", str(fsdd_dir), "--equaliser-db", "-3", "--out", str(tmp_path / "m"))
+    assert result.returncode == 2 and "--equaliser-db -3.0" in result.stderr
 
 
 def test_init_from_a_checkpoint_with_other_labels_is_a_clear_error(tmp_path, fsdd_dir):

@@ -1,0 +1,72 @@
+"""Training augmentations that stand in for another microphone or room: the equaliser's gain curve
+is measured on sinusoids, the synthetic room on its decay and direct-to-reverb energy ratio."""
+
+import numpy as np
+import pytest
+
+from spikestream.sources.audio.audio_file import read_audio
+from spikestream.sources.audio.augment import equalise, reverberate, room_impulse_response
+from spikestream.sources.audio.training_examples import CanvasConfig, make_example
+
+RATE_HZ = 8000
+
+
+def sine(frequency_hz: float, seconds: float = 1.0) -> np.ndarray:
+    return np.sin(2 * np.pi * frequency_hz * np.arange(int(seconds * RATE_HZ)) / RATE_HZ).astype(np.float32)
+
+
+def amplitude_at(samples: np.ndarray, frequency_hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(samples)) * 2 / samples.size
+    return float(spectrum[int(round(frequency_hz * samples.size / RATE_HZ))])
+
+
+def test_equaliser_applies_its_gain_at_each_anchor_and_interpolates_between_them():
+    gains_db = np.array([0.0, -6.0, 0.0, 6.0, 12.0, 0.0])
+    anchors_hz = np.geomspace(100.0, RATE_HZ / 2, gains_db.size)  # 100, 209, 437, 914, 1912, 4000 Hz
+    for anchor_hz, gain_db in zip(anchors_hz[1:5], gains_db[1:5]):
+        frequency_hz = round(anchor_hz)  # whole Hz: one FFT bin of a 1 s signal
+        expected = 10 ** (np.interp(np.log(frequency_hz), np.log(anchors_hz), gains_db) / 20)
+        assert amplitude_at(equalise(sine(frequency_hz), gains_db, RATE_HZ), frequency_hz) == pytest.approx(expected, rel=0.02)
+    # half-way (in log-frequency) between the 914 Hz (+6 dB) and 1912 Hz (+12 dB) anchors: +9 dB
+    middle_hz = round(np.sqrt(anchors_hz[3] * anchors_hz[4]))
+    assert 20 * np.log10(amplitude_at(equalise(sine(middle_hz), gains_db, RATE_HZ), middle_hz)) == pytest.approx(9.0, abs=0.1)
+
+
+def test_flat_equaliser_is_the_identity_and_keeps_length(fsdd_dir):
+    speech = read_audio(fsdd_dir / "3_nicolas_7.wav", RATE_HZ)
+    out = equalise(speech, np.zeros(6), RATE_HZ)
+    assert out.shape == speech.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, speech, atol=1e-6)
+    assert equalise(np.zeros(0, np.float32), np.ones(6), RATE_HZ).size == 0
+
+
+def test_room_impulse_response_has_the_requested_decay_and_direct_to_reverb_ratio():
+    rng = np.random.default_rng(0)
+    room = room_impulse_response(0.4, RATE_HZ, rng, direct_to_reverb_db=6.0)
+    assert room.size == 1 + int(0.4 * RATE_HZ) and room[0] == 1.0
+    tail = room[1:].astype(np.float64)
+    assert 10 * np.log10(1.0 / np.sum(tail**2)) == pytest.approx(6.0, abs=0.01)
+    # 60 dB across the whole tail, so about 54 dB between the centres of its first and last tenths
+    tenth = tail.size // 10
+    drop_db = 10 * np.log10(np.mean(tail[:tenth] ** 2) / np.mean(tail[-tenth:] ** 2))
+    assert 50.0 < drop_db < 58.0
+
+
+def test_reverberation_keeps_length_and_smears_energy_into_the_silence_after_a_word(fsdd_dir):
+    speech = read_audio(fsdd_dir / "3_nicolas_7.wav", RATE_HZ)
+    padded = np.concatenate([speech, np.zeros(RATE_HZ // 2, np.float32)])
+    assert np.array_equal(reverberate(padded, np.array([1.0], np.float32)), padded)
+    wet = reverberate(padded, room_impulse_response(0.5, RATE_HZ, np.random.default_rng(1), direct_to_reverb_db=0.0))
+    assert wet.shape == padded.shape
+    after = slice(speech.size + 400, speech.size + 1200)  # 50–150 ms after the clip ends
+    assert np.sqrt(np.mean(wet[after] ** 2)) > 0.05 * np.sqrt(np.mean(speech**2))
+
+
+def test_canvas_with_equaliser_and_room_changes_the_audio_but_not_the_targets(fsdd_dir):
+    speech = read_audio(fsdd_dir / "3_nicolas_7.wav", RATE_HZ)
+    plain_canvas, plain_targets = make_example(speech, 4, RATE_HZ, 80, CanvasConfig(), np.random.default_rng(5))
+    coloured = CanvasConfig(equaliser_max_db=6.0, reverb_probability=1.0)
+    canvas, targets = make_example(speech, 4, RATE_HZ, 80, coloured, np.random.default_rng(5))
+    assert canvas.shape == plain_canvas.shape and np.all(np.isfinite(canvas))
+    assert not np.allclose(canvas, plain_canvas, atol=1e-3)
+    assert set(np.unique(targets)) == set(np.unique(plain_targets))
