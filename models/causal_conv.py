@@ -12,6 +12,10 @@ Conv2d for vision ``[C, H, W]``) runs on all ``T·B`` steps at once. This equals
 convolutions (about 8× faster per streaming step here). Checkpoints written with the older
 time-as-a-dimension weights ``[C_out, C_in, K, *k_s]`` are converted on load.
 
+With ``groups = G`` the channels split into G independent groups (merged ensembles, see
+:mod:`.ensemble`): the taps are laid out group by group (``[group, tap, channel]``) so that one
+grouped convolution gives each group its own filters.
+
 Shapes: input ``[T, B, C, *spatial]``, output ``[T, B, C_out, *spatial]`` (``padding = kernel_s // 2``
 keeps spatial sizes); history ``[(K−1)·d, B, C, *spatial]`` or ``None`` when ``K = 1``.
 """
@@ -23,7 +27,9 @@ from torch import nn
 
 
 class CausalConv(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, spatial_dims: int, kernel_s: int, kernel_t: int = 1, dilation_t: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, spatial_dims: int, kernel_s: int, kernel_t: int = 1, dilation_t: int = 1, groups: int = 1
+    ) -> None:
         super().__init__()
         if kernel_t < 1 or dilation_t < 1:
             raise ValueError(f"kernel_t and dilation_t must be >= 1, got {kernel_t}, {dilation_t}")
@@ -33,8 +39,9 @@ class CausalConv(nn.Module):
         self.kernel_t = kernel_t
         self.dilation_t = dilation_t
         self.history_steps = (kernel_t - 1) * dilation_t
+        self.groups = groups
         conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
-        self.conv = conv(in_channels * kernel_t, out_channels, kernel_s, padding=kernel_s // 2)
+        self.conv = conv(in_channels * kernel_t, out_channels, kernel_s, padding=kernel_s // 2, groups=groups)
         self._register_load_state_dict_pre_hook(self._convert_time_dimension_weights)
 
     def _convert_time_dimension_weights(self, state_dict, prefix, *args) -> None:
@@ -56,5 +63,9 @@ class CausalConv(nn.Module):
             delays = range(0, self.history_steps + 1, self.dilation_t)  # tap k sees x(t − H + k·d)
             taps = torch.cat([padded[start : start + steps] for start in delays], dim=2)
             new_history = padded[-self.history_steps :]
+            if self.groups > 1:  # [tap, group, channel] → [group, tap, channel]
+                spatial = tuple(taps.shape[3:])
+                grouped = taps.reshape((steps, batch, self.kernel_t, self.groups, -1) + spatial).transpose(2, 3)
+                taps = grouped.reshape((steps, batch, -1) + spatial)
         out = self.conv(taps.reshape((steps * batch,) + tuple(taps.shape[2:])))
         return out.reshape((steps, batch) + tuple(out.shape[1:])), new_history

@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--channels", help="conv channels per block, e.g. 24,32,48 (audio)")
     train.add_argument("--speed-range", metavar="MIN,MAX", help="speed perturbation factors of the augmentation, e.g. 0.8,1.25 (audio; default 0.88,1.12)")
     train.add_argument("--equaliser-db", type=float, metavar="DB", help="random smooth equaliser per clip, gains within ±DB at 6 bands (audio; default 0 = off)")
+    train.add_argument("--decide-fraction", type=float, metavar="F", help="targets carry the word's label from this fraction of the clip on; from 0.3 to F they are ignored (audio; default 0.5)")
     train.add_argument("--reverb-probability", type=float, metavar="P", help="share of clips put in a synthetic room, RT60 0.1-0.6 s (audio; default 0 = off)")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model through the streaming pipeline")
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=False, help="folder of labelled clips (audio) or DVSGesture root / 'synthetic'")
     evaluate.add_argument("--split", choices=["test", "train", "all"], default="test")
     evaluate.add_argument("--out", type=Path, default=Path("out/evaluation"), help="folder for metrics.json and confusion.png")
+
+    merge = commands.add_parser("merge", help="merge trained classifiers into one checkpoint that averages their logits (an ensemble)")
+    merge.add_argument("models", nargs="+", metavar="MODEL", help="checkpoint names or folders with the same architecture, labels and front end")
+    merge.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    merge.add_argument("--name", help="the merged model's name (default: the folder's name)")
 
     show = commands.add_parser("show", help="render an event recording as frames (GIF or PNG)")
     show.add_argument("recording", type=Path)

@@ -152,6 +152,14 @@ def command_train(args: argparse.Namespace) -> int:
         if not 0.0 <= args.reverb_probability <= 1.0:
             raise UsageError(f"--reverb-probability {args.reverb_probability}: expected a probability between 0 and 1")
         settings.canvas = replace(settings.canvas, reverb_probability=args.reverb_probability)
+    if args.decide_fraction is not None:
+        timing = settings.canvas.timing
+        if not timing.early_fraction <= args.decide_fraction <= 1.0:
+            raise UsageError(
+                f"--decide-fraction {args.decide_fraction}: expected a fraction of the clip between "
+                f"{timing.early_fraction} (where its background targets end) and 1"
+            )
+        settings.canvas = replace(settings.canvas, timing=replace(timing, decide_fraction=args.decide_fraction))
     if args.channels:
         settings.channels = comma_separated(
             "--channels", args.channels, int, len(settings.kernel_t), f"{len(settings.kernel_t)} integers, one per conv block, such as 24,32,48"
@@ -195,3 +203,28 @@ def command_show(args: argparse.Namespace) -> int:
     from .event_streams import show_recording
 
     return show_recording(args)
+
+def command_merge(args: argparse.Namespace) -> int:
+    """Merge trained classifiers into one checkpoint whose logits are their mean (see models/ensemble.py)."""
+    from ..models.checkpoint import save_checkpoint
+    from ..models.ensemble import merge_classifiers
+
+    members = [load_model(name, DEFAULT_AUDIO_MODEL) for name in args.models]
+    first = members[0]
+    for member in members[1:]:
+        for key in ("task", "labels", "front_end"):
+            if member.config.get(key) != first.config.get(key):
+                raise UsageError(f"merge: {member.path} has another {key} than {first.path}; members must share labels and front end")
+    try:
+        merged = merge_classifiers([member.model for member in members])
+    except ValueError as error:
+        raise UsageError(f"merge: {error}") from error
+    training = {
+        "ensemble_of": [{"path": str(member.path), "training": member.config.get("training", {})} for member in members],
+        "command": "spikestream " + " ".join(sys.argv[1:]) if sys.argv and "spikestream" in sys.argv[0] else None,
+    }
+    config = {key: value for key, value in first.config.items() if key != "model"}
+    config.update(name=args.name or args.out.name, training=training)
+    save_checkpoint(args.out, merged, config)
+    print(f"merged {len(members)} models into {args.out} (channels {list(merged.config.channels)}, hidden {merged.config.hidden})")
+    return 0

@@ -26,7 +26,7 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     out = tmp_path / "model"
     result = run_cli(
         "train", "audio", "--data", str(data), "--extra-data", str(extra), "--channels", "8,8,12", "--speed-range", "0.8,1.25",
-        "--equaliser-db", "6", "--reverb-probability", "0.5", "--epochs", "1", "--out", str(out), timeout_s=600,
+        "--equaliser-db", "6", "--reverb-probability", "0.5", "--decide-fraction", "0.4", "--epochs", "1", "--out", str(out), timeout_s=600,
     )
     assert result.returncode == 0, result.stderr
     assert "epoch 1/1" in result.stderr  # progress is shown
@@ -37,6 +37,7 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     assert loaded.config["model"]["channels"] == [8, 8, 12]
     canvas = loaded.config["training"]["settings"]["canvas"]
     assert canvas["speed_range"] == [0.8, 1.25] and canvas["equaliser_max_db"] == 6.0 and canvas["reverb_probability"] == 0.5
+    assert canvas["timing"]["decide_fraction"] == 0.4 and canvas["timing"]["early_fraction"] == 0.3
     front_end = loaded.config["front_end"]
     assert front_end["mfcc"]["sample_rate_hz"] == 8000 and len(front_end["feature_mean"]) == front_end["mfcc"]["n_mfcc"]
 
@@ -77,6 +78,8 @@ def test_augmentation_and_channel_options_out_of_range_are_clear_errors(tmp_path
     assert result.returncode == 2 and "--reverb-probability 1.5" in result.stderr and "between 0 and 1" in result.stderr
     result = run_cli("train", "audio", "--data", str(fsdd_dir), "--equaliser-db", "-3", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "--equaliser-db -3.0" in result.stderr
+    result = run_cli("train", "audio", "--data", str(fsdd_dir), "--decide-fraction", "0.2", "--out", str(tmp_path / "m"))
+    assert result.returncode == 2 and "--decide-fraction 0.2" in result.stderr and "between 0.3" in result.stderr
 
 
 def test_init_from_a_checkpoint_with_other_labels_is_a_clear_error(tmp_path, fsdd_dir):
