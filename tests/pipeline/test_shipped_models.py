@@ -12,14 +12,15 @@ from spikestream.pipeline.evaluate import evaluate_audio, evaluation_clips
 from spikestream.pipeline.train_gesture import HELD_OUT_SEED, evaluate_gestures
 
 
-# The target is 97 %; the shipped model reaches 96.0 % (the errors are mostly "six" heard
-# as "seven"). It traded 0.8 points on these five voices (the FSDD-only model: 96.8 %) for voices it
-# never heard: 72.5 % -> 96.25 % on unheard espeak-ng voices, and its recipe lifts a real speaker left
-# out of training from 53.6 % to 60.6 % (george) and from 67.6 % to 81.2 % (lucas;
-# bench/bench_unseen_speaker.py). The bars sit at what is shipped so a regression fails; raise them
-# with the model.
-SHIPPED_DIGIT_ACCURACY = 0.96
-SHIPPED_UNHEARD_VOICE_ACCURACY = 0.9625
+# The target is 97 %; the shipped model reaches 96.8 % (8 errors, 4 of them "six" heard as
+# "seven"). It is a merged ensemble of three (spikestream merge): the single model of the
+# previous release (96.0 % here, 96.25 % on unheard voices) and two fine-tunes of it (94.8 %, 95.6 %).
+# On unheard espeak-ng voices it reaches 98.75 %. The extra-voices recipe behind its members lifts a
+# real speaker left out of training from 53.6 % to 60.6 % (george) and from 67.6 % to 81.2 % (lucas;
+# bench/bench_unseen_speaker.py).
+# The bars sit at what is shipped so a regression fails; raise them with the model.
+SHIPPED_DIGIT_ACCURACY = 0.968
+SHIPPED_UNHEARD_VOICE_ACCURACY = 0.9875
 RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
 
 
@@ -46,10 +47,12 @@ def test_digit_model_on_voices_it_never_heard(tmp_path):
 
 def test_digit_model_never_trained_on_test_takes():
     training = load_checkpoint("fsdd-digits").config["training"]
-    fsdd_train_clips = training["train_clips"] - training.get("extra_train_clips", 0)
-    assert fsdd_train_clips == 2250 and training["held_out_clips"] == 250
-    for folder in training["settings"].get("extra_data", []):  # extra voices: none of the held-out espeak voices
-        assert Path(folder).name != "espeak_digits"
+    members = [member["training"] for member in training["ensemble_of"]] if "ensemble_of" in training else [training]
+    for member in members:  # a merged ensemble (spikestream merge): every member's own training record
+        fsdd_train_clips = member["train_clips"] - member.get("extra_train_clips", 0)
+        assert fsdd_train_clips == 2250 and member["held_out_clips"] == 250
+        for folder in member["settings"].get("extra_data", []):  # extra voices: none of the held-out espeak voices
+            assert Path(folder).name != "espeak_digits"
 
 
 def test_gesture_model_reaches_95_percent_on_unseen_seeds(tmp_path):
