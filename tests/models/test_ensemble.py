@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spikestream.models.checkpoint import load_checkpoint
+from spikestream.models.checkpoint import load_checkpoint, save_checkpoint
 from spikestream.models.conv_snn import ConvSNNClassifier, ConvSNNConfig
 from spikestream.models.ensemble import merge_classifiers
 
@@ -49,17 +49,24 @@ def test_members_with_another_architecture_are_refused():
         merge_classifiers([trained_looking_member(0), trained_looking_member(1, hidden=32)])
 
 
-def test_merge_command_writes_a_checkpoint_that_classifies_like_its_members(tmp_path):
+def test_merge_command_writes_a_checkpoint_that_averages_its_members(tmp_path):
+    shipped = load_checkpoint("fsdd-digits").config  # labels, front end and decision of the digit model
+    config = {key: shipped[key] for key in ("task", "labels", "front_end", "decision")}
+    paths = []
+    for seed in range(2):
+        member = trained_looking_member(seed, n_classes=len(config["labels"]))
+        paths.append(save_checkpoint(tmp_path / f"member{seed}", member, dict(config, name=f"m{seed}", training={"seed": seed})))
     out = tmp_path / "pair"
-    result = run_cli("merge", "fsdd-digits", "fsdd-digits", "--out", str(out), timeout_s=300)
+    result = run_cli("merge", *map(str, paths), "--out", str(out), timeout_s=300)
     assert result.returncode == 0, result.stderr
-    merged, single = load_checkpoint(out), load_checkpoint("fsdd-digits")
-    assert merged.config["model"]["members"] == 2 and merged.labels == single.labels
-    assert merged.config["front_end"] == single.config["front_end"] and merged.config["decision"] == single.config["decision"]
-    assert [member["training"] for member in merged.config["training"]["ensemble_of"]] == [single.config["training"]] * 2
-    x = (torch.rand(60, 1, *single.model.config.input_shape) > 0.7).float() * 3.0
+    merged, members = load_checkpoint(out), [load_checkpoint(path) for path in paths]
+    assert merged.config["model"]["members"] == 2 and merged.labels == config["labels"]
+    assert merged.config["front_end"] == config["front_end"] and merged.config["decision"] == config["decision"]
+    assert [member["training"] for member in merged.config["training"]["ensemble_of"]] == [{"seed": 0}, {"seed": 1}]
+    x = torch.rand(60, 1, 1, 20) * 4.0
     with torch.no_grad():
-        torch.testing.assert_close(merged.model(x)[0], single.model(x)[0], atol=1e-5, rtol=1e-5)
+        expected = (members[0].model(x)[0] + members[1].model(x)[0]) / 2
+        torch.testing.assert_close(merged.model(x)[0], expected, atol=1e-5, rtol=1e-5)
 
 
 def test_merging_models_with_other_labels_is_a_clear_error(tmp_path):
