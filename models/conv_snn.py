@@ -12,6 +12,9 @@ layers are Norse's ``LIF``/``LIFRecurrent``/``LI`` modules (LIF: ``τ_syn di/dt 
 ``τ_mem dv/dt = v_leak − v + i``, spike and reset when ``v > v_th``; SuperSpike surrogate
 gradient). The readout's membrane voltage at every step is the output (logits), ``[T, B, n_classes]``.
 
+With ``members = M > 1`` the network is M classifiers merged into one (:mod:`.ensemble`): blocks
+after the first are grouped convolutions, one group per member.
+
 ``forward(x_seq, state)`` returns ``(y_seq, state)``: training calls it on whole sequences,
 streaming on a few steps at a time with the state passed back; in eval mode both give the same
 outputs (``tests/models/test_conv_snn.py``).
