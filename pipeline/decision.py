@@ -140,10 +140,17 @@ class StreamingDecision:
         steps = len(self._segment)
         first = int(self.config.evidence_start_fraction * steps)
         last = max(first + 1, steps - int((1.0 - self.config.evidence_end_fraction) * steps + 1e-9))
-        evidence = np.sum(self._segment[first:last], axis=0)
-        best = int(np.argmax(evidence[1:])) + 1
-        score = float(evidence[best] / (last - first))
+        evidence_steps = np.asarray(self._segment[first:last])
+        best = int(np.argmax(self.segment_evidence(evidence_steps)[1:])) + 1
+        score = float(evidence_steps[:, best].mean())
         if score < self.config.min_score:
             return None
         self._last_fired_us = now_us
         return Decision(best, score, now_us)
+
+    def segment_evidence(self, probabilities: np.ndarray) -> np.ndarray:
+        """Evidence per class ``[K]`` from a segment's kept step probabilities ``[steps, K]``: their sum.
+
+        The detection takes the non-background class of most evidence (``bench/bench_decision_pooling.py``
+        compares other poolings by overriding this method)."""
+        return probabilities.sum(axis=0)
