@@ -8,7 +8,12 @@ and streams all 500 clips of the left-out speaker through the pipeline:
   (``recordings/make_espeak_digits.sh OUT train``; none of the four held-out espeak voices) and
   speed perturbation 0.8–1.25;
 * ``rooms``: ``extra-voices`` plus a random smooth equaliser (±6 dB at 6 bands) on every clip and a
-  synthetic room (RT60 0.1–0.6 s) on half of them (``--equaliser-db 6 --reverb-probability 0.5``).
+  synthetic room (RT60 0.1–0.6 s) on half of them (``--equaliser-db 6 --reverb-probability 0.5``);
+* ``early-label``: ``extra-voices`` with the word's label as target from 30 % of the clip instead of
+  50 % (``--decide-fraction 0.3``), so every step the segment decision sums has been trained.
+
+``--merges extra-voices+rooms,...`` also streams the merged ensembles of those recipes' models
+(``spikestream merge``; ``models/ensemble.py``), after every recipe they name has been trained.
 
 All use the shipped decision settings of ``fsdd-digits``. Checkpoints are kept under ``--work``
 and reused when present, so an interrupted run resumes. Writes ``bench/results/unseen_speaker_<speaker>.json``.
@@ -22,16 +27,20 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from spikestream.models.checkpoint import load_checkpoint
+from spikestream.models.checkpoint import LoadedModel, load_checkpoint
 from spikestream.pipeline.evaluate import evaluate_audio
 from spikestream.pipeline.train_audio import AudioTrainingSettings, train_audio
 from spikestream.sources.audio.labelled_clips import list_labelled_clips
 from spikestream.sources.audio.training_examples import CanvasConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ensemble import merged  # noqa: E402  (the same merge as the shipped ensemble's)
 
 REPO = Path(__file__).resolve().parents[1]
 FSDD = REPO.parent / "shared" / "data" / "fsdd"
@@ -42,7 +51,8 @@ def recipes(extra_voices_dir: Path) -> dict[str, AudioTrainingSettings]:
     baseline = AudioTrainingSettings(threads=1, canvas=CanvasConfig(speed_range=(0.88, 1.12)))
     extra = AudioTrainingSettings(threads=1, canvas=CanvasConfig(speed_range=(0.8, 1.25)), extra_data=(str(extra_voices_dir),))
     rooms = replace(extra, canvas=replace(extra.canvas, equaliser_max_db=6.0, reverb_probability=0.5))
-    return {"baseline": baseline, "extra-voices": extra, "rooms": rooms}
+    early_label = replace(extra, canvas=replace(extra.canvas, timing=replace(extra.canvas.timing, decide_fraction=0.3)))
+    return {"baseline": baseline, "extra-voices": extra, "rooms": rooms, "early-label": early_label}
 
 
 def link_speakers(out_dir: Path, keep) -> Path:
@@ -59,10 +69,12 @@ def main() -> None:
     parser.add_argument("--speaker", default="george")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--work", type=Path, default=Path("/tmp/spikestream-unseen-speaker"))
-    parser.add_argument("--recipes", default="baseline,extra-voices,rooms", help="comma-separated; the first is the reference of the error ratios")
+    parser.add_argument("--recipes", default="baseline,extra-voices,rooms,early-label", help="comma-separated; the first is the reference of the error ratios")
+    parser.add_argument("--merges", default="extra-voices+rooms,extra-voices+early-label,extra-voices+rooms+early-label", help="comma-separated merges of recipes joined by '+'; '' for none")
     args = parser.parse_args()
     chosen, available = args.recipes.split(","), list(recipes(Path()))  # names only; the folder does not matter here
-    unknown = sorted(set(chosen) - set(available))
+    merges = [merge.split("+") for merge in args.merges.split(",") if merge]
+    unknown = sorted(set(chosen).union(*merges) - set(available))
     if unknown:
         parser.error(f"--recipes {args.recipes!r}: unknown {unknown}; expected some of {available}")
     torch.set_num_threads(1)
@@ -73,22 +85,24 @@ def main() -> None:
         subprocess.run(["bash", str(REPO / "recordings" / "make_espeak_digits.sh"), str(voices_dir), "train"], check=True)
     decision = load_checkpoint("fsdd-digits").config["decision"]
     results = {"speaker": args.speaker, "epochs": args.epochs, "test_clips": len(list_labelled_clips(test_dir)), "recipes": {}}
-    for name in chosen:
+    def trained(name: str) -> LoadedModel:
         settings = recipes(voices_dir)[name]
         settings.epochs = args.epochs
         checkpoint = args.work / f"model-{args.speaker}-{name}"
         if not (checkpoint / "weights.pt").exists():
             train_audio(train_dir, checkpoint, settings, name=f"without-{args.speaker}-{name}")
-        loaded = load_checkpoint(checkpoint)
+        return load_checkpoint(checkpoint)
+
+    def scored(loaded: LoadedModel, name: str) -> dict:
         loaded.config["decision"] = decision
         metrics = evaluate_audio(loaded, list_labelled_clips(test_dir))
-        results["recipes"][name] = {
-            "settings": json.loads(json.dumps(asdict(settings))),
-            "unseen_speaker_accuracy": metrics["accuracy"],
-            "missed": metrics["missed"],
-            "per_class_recall": metrics["per_class_recall"],
-        }
         print(f"{name}: {metrics['accuracy']:.4f} on {results['test_clips']} clips of {args.speaker}", flush=True)
+        return {"unseen_speaker_accuracy": metrics["accuracy"], "missed": metrics["missed"], "per_class_recall": metrics["per_class_recall"]}
+
+    for name in chosen:
+        results["recipes"][name] = {"settings": json.loads(json.dumps(asdict(recipes(voices_dir)[name]))), **scored(trained(name), name)}
+    for members in merges:  # the members' front ends agree up to the espeak-train folder they were trained with
+        results["recipes"]["+".join(members)] = scored(merged([trained(name) for name in members]), "+".join(members))
     results["reference_recipe"] = chosen[0]
     reference = results["recipes"][chosen[0]]["unseen_speaker_accuracy"]
     for name, recipe in results["recipes"].items():
