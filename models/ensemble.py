@@ -3,7 +3,7 @@
 Streaming cost on a CPU is dominated by the per-step work of each layer, not by its width (one
 80 ms block: 2.1 ms for channels 24/32/48 and hidden 128, 2.3 ms for 48/64/96 and 256), so running
 M models side by side costs M times as much, while one model M times as wide costs little more
-(the live path with 3 merged members: 1.12× one member, ``bench/bench_ensemble.py``).
+(the live path with 4 merged members: 1.43× one member, 3 members: 1.24×; ``bench/bench_ensemble.py``).
 :func:`merge_classifiers` builds that wide model from M trained members with the same architecture:
 
 * block 1 convolutions read the shared input: their filters are stacked (``C_out = M·C_out,m``);

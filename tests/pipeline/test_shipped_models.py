@@ -12,14 +12,14 @@ from spikestream.pipeline.evaluate import evaluate_audio, evaluation_clips
 from spikestream.pipeline.train_gesture import HELD_OUT_SEED, evaluate_gestures
 
 
-# The target is 97 %; the shipped model reaches 96.8 % (8 errors, 4 of them "six" heard as
-# "seven"). It is a merged ensemble of three (spikestream merge): the single model of the
-# previous release (96.0 % here, 96.25 % on unheard voices) and two fine-tunes of it (94.8 %, 95.6 %).
+# The target is 97 %; the shipped model reaches 97.6 % (6 errors). It is a merged ensemble of
+# four (spikestream merge): the single model of the previous release (96.0 % here, 96.25 % on unheard
+# voices) and three fine-tunes of it (94.8 %, 94.8 %, 95.6 %); bench/bench_ensemble.py.
 # On unheard espeak-ng voices it reaches 98.75 %. The extra-voices recipe behind its members lifts a
 # real speaker left out of training from 53.6 % to 60.6 % (george) and from 67.6 % to 81.2 % (lucas;
 # bench/bench_unseen_speaker.py).
 # The bars sit at what is shipped so a regression fails; raise them with the model.
-SHIPPED_DIGIT_ACCURACY = 0.968
+SHIPPED_DIGIT_ACCURACY = 0.976
 SHIPPED_UNHEARD_VOICE_ACCURACY = 0.9875
 RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
 
