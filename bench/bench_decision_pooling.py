@@ -31,9 +31,9 @@ import torch
 
 from spikestream.models.checkpoint import LoadedModel, load_checkpoint
 from spikestream.pipeline.decision import DecisionConfig, StreamingDecision
-from spikestream.pipeline.evaluate import evaluation_clips
-from spikestream.pipeline.runtime import StreamingClassifier, run_stream
-from spikestream.pipeline.streams import AUDIO_BLOCK_MS, make_classifier, padded_audio_chunks
+from spikestream.pipeline.evaluate import evaluation_clips, stream_clip
+from spikestream.pipeline.runtime import StreamingClassifier
+from spikestream.pipeline.streams import make_classifier
 from spikestream.sources.audio.audio_file import read_audio
 from spikestream.sources.audio.front_end import AudioFrontEndConfig
 from spikestream.sources.audio.labelled_clips import LabelledClip
@@ -77,13 +77,13 @@ class ReadoutRecorder(StreamingClassifier):
 
 
 def readouts(loaded: LoadedModel, clips: list[LabelledClip]) -> list[np.ndarray]:
-    """Each clip streamed alone with the evaluation's padding (0.3 s before, 0.7 s after)."""
+    """Each clip streamed alone exactly as ``spikestream evaluate`` streams it (``evaluate.stream_clip``)."""
     rate = loaded.config["front_end"]["mfcc"]["sample_rate_hz"]
     kept = []
     for clip in clips:
         recorder = make_classifier(loaded, clip.path.name, classifier_class=ReadoutRecorder)
         recorder.readout = []
-        run_stream(padded_audio_chunks(read_audio(clip.path, rate), rate, AUDIO_BLOCK_MS, 0.3, 0.7), recorder, sinks=[])
+        stream_clip(loaded, read_audio(clip.path, rate), clip.path.name, classifier=recorder)
         kept.append(np.concatenate(recorder.readout))
     return kept
 

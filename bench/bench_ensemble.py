@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from spikestream.models.checkpoint import LoadedModel, load_checkpoint
-from spikestream.models.ensemble import merge_classifiers
+from spikestream.models.ensemble import merge_checkpoints
 from spikestream.pipeline.evaluate import evaluate_audio, evaluation_clips
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,12 +32,6 @@ from bench_audio import bench_live_path  # noqa: E402  (same measurement as the 
 REPO = Path(__file__).resolve().parents[1]
 FSDD = REPO.parent / "shared" / "data" / "fsdd"
 RESULTS = REPO / "bench" / "results"
-
-
-def merged(members: list[LoadedModel]) -> LoadedModel:
-    first = members[0]
-    config = {key: value for key, value in first.config.items() if key != "model"}
-    return LoadedModel(merge_classifiers([member.model for member in members]), config, first.path)
 
 
 def measure(loaded: LoadedModel, fsdd_clips, voice_clips) -> dict:
@@ -57,9 +51,9 @@ def main() -> None:
     voice_clips = evaluation_clips(REPO / "recordings" / "espeak_digits", "all")
     members = [load_checkpoint(path) for path in args.members]
     candidates = {str(member.path): member for member in members}
-    candidates[f"merge of the first {min(3, len(members))}"] = merged(members[:3])
+    candidates[f"merge of the first {min(3, len(members))}"] = merge_checkpoints(members[:3])
     if len(members) > 3:
-        candidates[f"merge of all {len(members)}"] = merged(members)
+        candidates[f"merge of all {len(members)}"] = merge_checkpoints(members)
     rows = {}
     for name, loaded in candidates.items():
         rows[name] = measure(loaded, fsdd_clips, voice_clips)

@@ -27,20 +27,17 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
 from spikestream.models.checkpoint import LoadedModel, load_checkpoint
+from spikestream.models.ensemble import merge_checkpoints
 from spikestream.pipeline.evaluate import evaluate_audio
 from spikestream.pipeline.train_audio import AudioTrainingSettings, train_audio
 from spikestream.sources.audio.labelled_clips import list_labelled_clips
 from spikestream.sources.audio.training_examples import CanvasConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ensemble import merged  # noqa: E402  (the same merge as the shipped ensemble's)
 
 REPO = Path(__file__).resolve().parents[1]
 FSDD = REPO.parent / "shared" / "data" / "fsdd"
@@ -76,7 +73,7 @@ def main() -> None:
     merges = [merge.split("+") for merge in args.merges.split(",") if merge]
     unknown = sorted(set(chosen).union(*merges) - set(available))
     if unknown:
-        parser.error(f"--recipes {args.recipes!r}: unknown {unknown}; expected some of {available}")
+        parser.error(f"--recipes {args.recipes!r} / --merges {args.merges!r}: unknown recipes {unknown}; expected some of {available}")
     torch.set_num_threads(1)
     train_dir = link_speakers(args.work / f"without-{args.speaker}", lambda speaker: speaker != args.speaker)
     test_dir = link_speakers(args.work / f"only-{args.speaker}", lambda speaker: speaker == args.speaker)
@@ -102,7 +99,7 @@ def main() -> None:
     for name in chosen:
         results["recipes"][name] = {"settings": json.loads(json.dumps(asdict(recipes(voices_dir)[name]))), **scored(trained(name), name)}
     for members in merges:  # the members' front ends agree up to the espeak-train folder they were trained with
-        results["recipes"]["+".join(members)] = scored(merged([trained(name) for name in members]), "+".join(members))
+        results["recipes"]["+".join(members)] = scored(merge_checkpoints([trained(name) for name in members]), "+".join(members))
     results["reference_recipe"] = chosen[0]
     reference = results["recipes"][chosen[0]]["unseen_speaker_accuracy"]
     for name, recipe in results["recipes"].items():

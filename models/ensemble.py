@@ -23,6 +23,7 @@ from dataclasses import replace
 
 import torch
 
+from .checkpoint import LoadedModel
 from .conv_snn import ConvSNNClassifier
 
 
@@ -61,3 +62,11 @@ def merge_classifiers(members: list[ConvSNNClassifier]) -> ConvSNNClassifier:
         merged.readout_in.weight.copy_(torch.cat([m.readout_in.weight.data for m in members], dim=1) / len(members))
         merged.readout_in.bias.copy_(torch.stack([m.readout_in.bias.data for m in members]).mean(dim=0))
     return merged
+
+
+def merge_checkpoints(members: list[LoadedModel]) -> LoadedModel:
+    """Loaded checkpoints merged by :func:`merge_classifiers`, with the first member's config (labels,
+    front end, decision, training) and path; the caller checks that the members' labels and front end agree."""
+    first = members[0]
+    config = {key: value for key, value in first.config.items() if key != "model"}
+    return LoadedModel(merge_classifiers([member.model for member in members]), config, first.path)

@@ -204,10 +204,11 @@ def command_show(args: argparse.Namespace) -> int:
 
     return show_recording(args)
 
+
 def command_merge(args: argparse.Namespace) -> int:
     """Merge trained classifiers into one checkpoint whose logits are their mean (see models/ensemble.py)."""
     from ..models.checkpoint import save_checkpoint
-    from ..models.ensemble import merge_classifiers
+    from ..models.ensemble import merge_checkpoints
 
     members = [load_model(name, DEFAULT_AUDIO_MODEL) for name in args.models]
     first = members[0]
@@ -216,15 +217,14 @@ def command_merge(args: argparse.Namespace) -> int:
             if member.config.get(key) != first.config.get(key):
                 raise UsageError(f"merge: {member.path} has another {key} than {first.path}; members must share labels and front end")
     try:
-        merged = merge_classifiers([member.model for member in members])
+        merged = merge_checkpoints(members)
     except ValueError as error:
         raise UsageError(f"merge: {error}") from error
     training = {
         "ensemble_of": [{"path": str(member.path), "training": member.config.get("training", {})} for member in members],
         "command": "spikestream " + " ".join(sys.argv[1:]) if sys.argv and "spikestream" in sys.argv[0] else None,
     }
-    config = {key: value for key, value in first.config.items() if key != "model"}
-    config.update(name=args.name or args.out.name, training=training)
-    save_checkpoint(args.out, merged, config)
-    print(f"merged {len(members)} models into {args.out} (channels {list(merged.config.channels)}, hidden {merged.config.hidden})")
+    merged.config.update(name=args.name or args.out.name, training=training)
+    save_checkpoint(args.out, merged.model, merged.config)
+    print(f"merged {len(members)} models into {args.out} (channels {list(merged.model.config.channels)}, hidden {merged.model.config.hidden})")
     return 0

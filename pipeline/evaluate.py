@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ..models.checkpoint import LoadedModel
 from ..sources.audio.audio_file import read_audio
 from ..sources.audio.labelled_clips import LabelledClip, list_labelled_clips, split_by_take
-from .runtime import run_stream
+from .runtime import StreamingClassifier, run_stream
 from .streams import AUDIO_BLOCK_MS, make_classifier, padded_audio_chunks
 
 NO_DETECTION = "none"
@@ -45,10 +45,12 @@ def evaluation_clips(data_dir: str | Path, split: str) -> list[LabelledClip]:
     return test if split == "test" else train
 
 
-def stream_clip(loaded: LoadedModel, samples: np.ndarray, source_name: str, lead_s: float = 0.3, tail_s: float = 0.7):
-    """Run one clip through the streaming pipeline; returns its :class:`RunReport`."""
+def stream_clip(
+    loaded: LoadedModel, samples: np.ndarray, source_name: str, lead_s: float = 0.3, tail_s: float = 0.7, classifier: StreamingClassifier | None = None
+):
+    """Run one clip through the streaming pipeline (``classifier``: the checkpoint's own by default); returns its :class:`RunReport`."""
     rate = loaded.config["front_end"]["mfcc"]["sample_rate_hz"]
-    classifier = make_classifier(loaded, source_name)
+    classifier = classifier or make_classifier(loaded, source_name)
     return run_stream(padded_audio_chunks(samples, rate, AUDIO_BLOCK_MS, lead_s, tail_s), classifier, sinks=[])
 
 
