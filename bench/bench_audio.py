@@ -30,8 +30,8 @@ import soxr
 import torch
 
 from spikestream.models.checkpoint import load_checkpoint
-from spikestream.pipeline.evaluate import evaluation_clips, stream_clip
-from spikestream.pipeline.streams import AUDIO_BLOCK_MS
+from spikestream.pipeline.training.evaluate import evaluation_clips, stream_clip
+from spikestream.pipeline.inputs import AUDIO_BLOCK_MS
 from spikestream.sources.audio.audio_file import read_audio
 from spikestream.sources.audio.mfcc import MfccConfig, StreamingMfcc
 

@@ -30,48 +30,47 @@ import numpy as np
 import torch
 
 from spikestream.models.checkpoint import LoadedModel, load_checkpoint
-from spikestream.pipeline.decision import DecisionConfig, StreamingDecision
-from spikestream.pipeline.evaluate import evaluation_clips, stream_clip
-from spikestream.pipeline.runtime import StreamingClassifier
-from spikestream.pipeline.streams import make_classifier
+from spikestream.pipeline.decisions import DecisionConfig, SegmentDecision
+from spikestream.pipeline.streaming_model import StreamingModel, make_streaming_model
+from spikestream.pipeline.training.evaluate import evaluation_clips, stream_clip
 from spikestream.sources.audio.audio_file import read_audio
 from spikestream.sources.audio.front_end import AudioFrontEndConfig
-from spikestream.sources.audio.labelled_clips import LabelledClip
+from spikestream.sources.labelled_clips import LabelledClip
 
 REPO = Path(__file__).resolve().parents[1]
 FSDD = REPO.parent / "shared" / "data" / "fsdd"
 RESULTS = REPO / "bench" / "results"
 
 
-class LogSumDecision(StreamingDecision):
+class LogSumDecision(SegmentDecision):
     def segment_evidence(self, probabilities: np.ndarray) -> np.ndarray:
         return np.log(probabilities + 1e-4).sum(axis=0)
 
 
-class LaterWeightedDecision(StreamingDecision):
+class LaterWeightedDecision(SegmentDecision):
     def segment_evidence(self, probabilities: np.ndarray) -> np.ndarray:
         return (np.linspace(0.5, 1.5, len(probabilities))[:, None] * probabilities).sum(axis=0)
 
 
-def poolings(shipped: DecisionConfig) -> dict[str, tuple[type[StreamingDecision], DecisionConfig]]:
+def poolings(shipped: DecisionConfig) -> dict[str, tuple[type[SegmentDecision], DecisionConfig]]:
     return {
-        "shipped (sum of first 75 %)": (StreamingDecision, shipped),
-        "skip-first-15%": (StreamingDecision, replace(shipped, evidence_start_fraction=0.15)),
-        "skip-first-30%": (StreamingDecision, replace(shipped, evidence_start_fraction=0.3)),
+        "shipped (sum of first 75 %)": (SegmentDecision, shipped),
+        "skip-first-15%": (SegmentDecision, replace(shipped, evidence_start_fraction=0.15)),
+        "skip-first-30%": (SegmentDecision, replace(shipped, evidence_start_fraction=0.3)),
         "log-sum": (LogSumDecision, shipped),
         "later-weighted": (LaterWeightedDecision, shipped),
     }
 
 
-class ReadoutRecorder(StreamingClassifier):
+class ReadoutRecorder(StreamingModel):
     """Runs the model like the live path but keeps the readout ``[T, K]`` instead of deciding."""
 
     readout: list[np.ndarray]
 
-    def _classify(self, steps: torch.Tensor, available_ns: int) -> list:
+    def _run_steps(self, steps: torch.Tensor, available_ns: int) -> list:
         if steps.shape[0]:
             with torch.no_grad():
-                logits, self.state = self.model(steps, self.state)
+                logits, self.state = self.network(steps, self.state)
             self.readout.append(logits[:, 0].numpy())
         return []
 
@@ -81,9 +80,10 @@ def readouts(loaded: LoadedModel, clips: list[LabelledClip]) -> list[np.ndarray]
     rate = loaded.config["front_end"]["mfcc"]["sample_rate_hz"]
     kept = []
     for clip in clips:
-        recorder = make_classifier(loaded, clip.path.name, classifier_class=ReadoutRecorder)
+        model = make_streaming_model(loaded, clip.path.name)
+        recorder = ReadoutRecorder(loaded, model.front_end, model.decision, clip.path.name)
         recorder.readout = []
-        stream_clip(loaded, read_audio(clip.path, rate), clip.path.name, classifier=recorder)
+        stream_clip(loaded, read_audio(clip.path, rate), clip.path.name, model=recorder)
         kept.append(np.concatenate(recorder.readout))
     return kept
 

@@ -24,7 +24,7 @@ import torch
 
 from spikestream.models.checkpoint import LoadedModel, load_checkpoint
 from spikestream.models.ensemble import merge_checkpoints
-from spikestream.pipeline.evaluate import evaluate_audio, evaluation_clips
+from spikestream.pipeline.training.evaluate import evaluate_audio, evaluation_clips
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_audio import bench_live_path  # noqa: E402  (same measurement as the README's live-path figure)

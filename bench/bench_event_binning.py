@@ -45,9 +45,9 @@ import expelliarmus
 import numpy as np
 import tonic
 
-from spikestream.sources.events import binning_kernel
+from spikestream.sources.events.front_end import binning_kernel
 from spikestream.sources.events.event_array import SensorSize, make_events
-from spikestream.sources.events.framing import EventFrontEndConfig, FrameEvents, StreamingEventFramer, bin_events
+from spikestream.sources.events.front_end.framing import EventFrontEndConfig, FrameEvents, StreamingEventFramer, bin_events
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDING = REPO.parent / "shared" / "data" / "dvs" / "evt3_sample.raw"
@@ -94,7 +94,7 @@ def float32_alloc_floor(shape: tuple[int, ...], rounds: int = 5) -> float:
 JIT_PROBE = """
 import time, numpy as np
 from spikestream.sources.events.event_array import SensorSize, make_events
-from spikestream.sources.events.framing import bin_events
+from spikestream.sources.events.front_end.framing import bin_events
 events = make_events(np.arange(64) % 32, np.arange(64) % 16, np.arange(64) * 10, np.arange(64) % 2)
 start = time.perf_counter()
 bin_events(events, SensorSize(32, 16), 0, 100, 7)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spikestream.sources.events.recording import open_recording
+from spikestream.sources.events.formats.dispatch import open_recording
 
 REPO = Path(__file__).resolve().parents[1]
 DVS = REPO.parent / "shared" / "data" / "dvs"
@@ -48,12 +48,13 @@ def read_only_seconds(path: Path) -> tuple[int, float]:
 
 def pipeline_seconds(path: Path) -> float:
     """Whole pipeline in-process (no interpreter start-up), best of 3."""
-    from spikestream.pipeline.event_streams import replay_events
+    import spikestream
 
+    model = spikestream.load_model("dvs-gestures")
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        replay_events(path, None, 0.0, [], None)
+        spikestream.run(spikestream.open_stream(path, model, speed=0.0), model)
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -85,7 +86,7 @@ def bench_live(speed: float) -> dict:
     )
     while "listening to" not in (listener.stderr.readline() or "listening to"):
         pass
-    sender = subprocess.run(CLI + ["send", str(SEQUENCE), "--udp", f"127.0.0.1:{port}", "--speed", str(speed)], cwd=REPO, capture_output=True, text=True)
+    sender = subprocess.run(CLI + ["send", str(SEQUENCE), "--sensor", "128x128", "--udp", f"127.0.0.1:{port}", "--speed", str(speed)], cwd=REPO, capture_output=True, text=True)
     stdout, stderr = listener.communicate(timeout=120)
     detections = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     sent = int(re.search(r"sent (\d+) events", sender.stderr).group(1))

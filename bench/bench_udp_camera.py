@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from spikestream.sources.events.event_array import SensorSize, make_events
-from spikestream.sources.events.udp_camera import UdpEventReceiver, UdpEventSender
+from spikestream.sources.events.live.udp_camera import UdpEventReceiver, UdpEventSender
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"

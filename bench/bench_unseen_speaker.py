@@ -34,9 +34,9 @@ import torch
 
 from spikestream.models.checkpoint import LoadedModel, load_checkpoint
 from spikestream.models.ensemble import merge_checkpoints
-from spikestream.pipeline.evaluate import evaluate_audio
-from spikestream.pipeline.train_audio import AudioTrainingSettings, train_audio
-from spikestream.sources.audio.labelled_clips import list_labelled_clips
+from spikestream.pipeline.training.evaluate import evaluate_audio
+from spikestream.pipeline.training.audio import AudioTrainingSettings, train_audio
+from spikestream.sources.labelled_clips import list_labelled_clips
 from spikestream.sources.audio.training_examples import CanvasConfig
 
 REPO = Path(__file__).resolve().parents[1]

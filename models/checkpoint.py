@@ -5,6 +5,7 @@
     {
       "name": "fsdd-digits",
       "task": "audio-classifier" | "gesture-classifier",
+      "model_kind": "conv-snn-classifier",            # the registry's key (models/registry.py)
       "labels": ["background", "0", ..., "9"],      # index 0 is the background class
       "model": {...ConvSNNConfig...},
       "front_end": {...},                             # rebuilt by the pipeline through sources
@@ -18,12 +19,14 @@
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from .conv_snn import ConvSNNClassifier, ConvSNNConfig
+from .registry import DEFAULT_MODEL_KIND, build_model, model_kind_name
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 CONFIG_FILE = "config.json"
@@ -36,9 +39,24 @@ class CheckpointError(ValueError):
 
 @dataclass
 class LoadedModel:
-    model: ConvSNNClassifier
+    """A network in eval mode, its checkpoint config (plain data) and the folder it came from."""
+
+    model: nn.Module
     config: dict
     path: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or self.path.name)
+
+    @property
+    def model_kind(self) -> str:
+        return str(self.config.get("model_kind", DEFAULT_MODEL_KIND))
+
+    @property
+    def front_end_kind(self) -> str:
+        """``"audio"`` or ``"events"``: which inputs this model takes."""
+        return str(self.config.get("front_end", {}).get("kind", "audio"))
 
     @property
     def labels(self) -> list[str]:
@@ -63,11 +81,11 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     )
 
 
-def save_checkpoint(folder: str | Path, model: ConvSNNClassifier, config: dict) -> Path:
-    """Write ``weights.pt`` and ``config.json`` (with the model's architecture) into ``folder``."""
+def save_checkpoint(folder: str | Path, model: nn.Module, config: dict) -> Path:
+    """Write ``weights.pt`` and ``config.json`` (with the model's kind and architecture) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config = dict(config, model=model.config.to_dict())
+    config = dict(config, model_kind=model_kind_name(model), model=model.config.to_dict())
     torch.save(model.state_dict(), folder / WEIGHTS_FILE)
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return folder
@@ -78,9 +96,9 @@ def load_checkpoint(name_or_path: str | Path) -> LoadedModel:
     folder = resolve_checkpoint(name_or_path)
     try:
         config = json.loads((folder / CONFIG_FILE).read_text())
-        model = ConvSNNClassifier(ConvSNNConfig.from_dict(config["model"]))
+        model = build_model(config.get("model_kind", DEFAULT_MODEL_KIND), config["model"])
         state_dict = torch.load(folder / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         model.load_state_dict(state_dict)
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as error:
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{folder}: not a usable checkpoint ({error})") from error
     return LoadedModel(model.eval(), config, folder)

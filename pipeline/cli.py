@@ -1,28 +1,56 @@
-"""The ``spikestream`` command line.
+"""The ``spikestream`` command line: the parser, ``main``, and the one place that maps errors to exit codes.
 
 ``spikestream`` with no arguments runs the main job: classify spoken digits from the default
 microphone, or — when there is none — replay the shipped recording through the same pipeline,
 paced in real time. See ``spikestream --help`` and ``spikestream COMMAND --help``.
+
+Parsing imports nothing heavy (``spikestream --help`` never loads torch); the handlers in
+:mod:`.commands` are imported after it. Exit codes: 0 done, 2 bad input (a message names the file
+or value and what was expected), 3 the output is incomplete (a sink failed or dropped detections),
+130 interrupted (Ctrl-C or SIGTERM; sinks are flushed first).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import signal
 import sys
 from pathlib import Path
 
-from ..models.checkpoint import CheckpointError, load_checkpoint
-
-DEFAULT_AUDIO_MODEL = "fsdd-digits"
-DEFAULT_GESTURE_MODEL = "dvs-gestures"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RECORDING = REPO_ROOT / "recordings" / "digits_sequence.wav"
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
 
-class UsageError(Exception):
-    """A problem with what the user asked for; printed without a traceback, exit code 2."""
+def number(low: float | None = None, high: float | None = None, *, low_open: bool = False, integer: bool = False):
+    """An argparse ``type``: a finite number within ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if integer else 'a number'}") from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        if not math.isfinite(value) or too_low or (high is not None and value > high):
+            bound = f"{'>' if low_open else '>='} {low}" if low is not None else ""
+            bound += (" and " if bound and high is not None else "") + (f"<= {high}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number {bound}".rstrip())
+        return value
+
+    return parse
+
+
+POSITIVE_SECONDS = number(0, low_open=True)
+PROBABILITY = number(0, 1, low_open=True)
+MIN_SPEED, MAX_SPEED = 0.001, 1000.0
+
+
+def SPEED(text: str) -> float:  # noqa: N802 (an argparse type, named like the others)
+    """``--speed``: 0 (as fast as possible) or a factor of real time in [0.001, 1000]."""
+    value = number(0, MAX_SPEED)(text)
+    if 0 < value < MIN_SPEED:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 (as fast as possible) or a factor between {MIN_SPEED} and {MAX_SPEED}")
+    return value
+
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -32,15 +60,8 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         help="where detections go: console (default), jsonl (stdout) or jsonl:PATH; repeatable",
     )
     parser.add_argument("--jsonl", metavar="PATH", help="shorthand for --sink jsonl:PATH ('-' = stdout)")
-    parser.add_argument("--threshold", type=float, help="decision on-threshold (probability), default from the checkpoint")
+    parser.add_argument("--threshold", type=PROBABILITY, help="decision on-threshold (probability in (0, 1]), default from the checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no end-of-run summary on stderr")
-
-
-def sink_specs(args: argparse.Namespace) -> list[str]:
-    specs = list(args.sink) if args.sink else []
-    if args.jsonl:
-        specs.append("jsonl" if args.jsonl == "-" else f"jsonl:{args.jsonl}")
-    return specs or ["console"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,43 +72,48 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_options(listen)
     listen.add_argument("--device", help="input device index or name (see --list-devices)")
     listen.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
-    listen.add_argument("--camera", metavar="URI", help="event camera: udp://HOST:PORT, aestream+udp://HOST:PORT or usb")
-    listen.add_argument("--seconds", type=float, help="stop after this many seconds of input")
-    listen.add_argument("--device-rate", type=int, help="capture sample rate in Hz (default: the device's)")
-    listen.add_argument("--buffer-seconds", type=float, default=10.0, help="bounded capture buffer; audio beyond it is dropped and counted")
-    listen.add_argument("--idle-timeout", type=float, default=5.0, help="stop when no input arrives for this long (s)")
+    listen.add_argument("--camera", metavar="URI", help="event camera: udp://HOST:PORT or usb")
+    listen.add_argument("--seconds", type=POSITIVE_SECONDS, help="stop after this many seconds of input")
+    listen.add_argument("--device-rate", type=number(1000, 384_000, integer=True), help="capture sample rate in Hz (default: the device's)")
+    listen.add_argument("--buffer-seconds", type=POSITIVE_SECONDS, default=10.0, help="bounded capture buffer; audio beyond it is dropped and counted")
+    listen.add_argument("--idle-timeout", type=POSITIVE_SECONDS, default=5.0, help="stop when no input arrives for this long (s)")
 
     replay = commands.add_parser("replay", help="stream a recording (audio or events) through the pipeline")
     replay.add_argument("recording", type=Path)
     add_output_options(replay)
-    replay.add_argument("--speed", type=float, default=1.0, help="1 = real time (default), 2 = twice as fast, 0 = as fast as possible")
+    replay.add_argument("--speed", type=SPEED, default=1.0, help="1 = real time (default), 2 = twice as fast, 0 = as fast as possible")
 
     send = commands.add_parser("send", help="replay an event recording as a live UDP camera")
     send.add_argument("recording", type=Path)
-    send.add_argument("--udp", required=True, metavar="HOST:PORT")
-    send.add_argument("--speed", type=float, default=1.0)
+    send.add_argument("--udp", required=True, metavar="HOST:PORT", help="e.g. 127.0.0.1:3333 or [::1]:3333")
+    send.add_argument("--speed", type=SPEED, default=1.0)
+    send.add_argument("--sensor", metavar="WxH", help="sensor size of a recording that stores none (.npy), e.g. 128x128")
 
     train = commands.add_parser("train", help="train a model and write a checkpoint")
     train.add_argument("task", choices=["audio", "gesture"])
     train.add_argument("--data", help="folder of labelled clips (audio) or the DVSGesture root; gesture without --data uses synthetic gestures")
-    train.add_argument("--out", type=Path, help="checkpoint folder to write (default models/checkpoints/<default name>)")
-    train.add_argument("--epochs", type=int)
+    train.add_argument("--out", type=Path, help="checkpoint folder to write (default out/checkpoints/<default name>; never the shipped model)")
+    train.add_argument("--epochs", type=number(1, integer=True))
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--encoder", choices=["direct", "rate", "latency", "delta"], default="direct")
     train.add_argument("--init-from", metavar="MODEL", help="continue training this checkpoint (audio)")
-    train.add_argument("--learning-rate", type=float, help="peak learning rate of the one-cycle schedule")
+    train.add_argument("--learning-rate", type=number(0, 1, low_open=True), help="peak learning rate of the one-cycle schedule")
     train.add_argument("--extra-data", action="append", default=[], metavar="DIR", help="more labelled clips, all used for training (audio; repeatable)")
     train.add_argument("--channels", help="conv channels per block, e.g. 24,32,48 (audio)")
     train.add_argument("--speed-range", metavar="MIN,MAX", help="speed perturbation factors of the augmentation, e.g. 0.8,1.25 (audio; default 0.88,1.12)")
     train.add_argument("--equaliser-db", type=float, metavar="DB", help="random smooth equaliser per clip, gains within ±DB at 6 bands (audio; default 0 = off)")
     train.add_argument("--decide-fraction", type=float, metavar="F", help="targets carry the word's label from this fraction of the clip on; from 0.3 to F they are ignored (audio; default 0.5)")
     train.add_argument("--reverb-probability", type=float, metavar="P", help="share of clips put in a synthetic room, RT60 0.1-0.6 s (audio; default 0 = off)")
+    train.add_argument("--nonspeech-background", type=float, metavar="P", help="share of canvases without a word, drawn from noise at any level up to full scale, DC, tones, square waves, clipped; half the word canvases get a DC offset (audio; default 0.1 of quiet noise only)")
+    train.add_argument("--gain-range", metavar="MIN,MAX", help="gain of the word in dB relative to a 0.5 peak, clipped to [-1, 1], e.g. -35,20 (audio; default -20,6)")
+    train.add_argument("--dc-cutoff-hz", type=float, metavar="HZ", help="DC blocker ahead of the MFCC with this cut-off, e.g. 30; recorded in the checkpoint's front end (audio; default off, or as --init-from has it)")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model through the streaming pipeline")
     evaluate.add_argument("--model", default=None)
-    evaluate.add_argument("--data", required=False, help="folder of labelled clips (audio) or DVSGesture root / 'synthetic'")
+    evaluate.add_argument("--data", required=False, help="folder of labelled recordings (audio clips or event recordings, one sub-folder per label or FSDD names); gestures: DVSGesture root or 'synthetic'")
     evaluate.add_argument("--split", choices=["test", "train", "all"], default="test")
     evaluate.add_argument("--out", type=Path, default=Path("out/evaluation"), help="folder for metrics.json and confusion.png")
+    evaluate.add_argument("--no-padding", action="store_true", help="stream each audio clip bare, as replay does (default: 0.3 s of silence before, 0.7 s after)")
 
     merge = commands.add_parser("merge", help="merge trained classifiers into one checkpoint that averages their logits (an ensemble)")
     merge.add_argument("models", nargs="+", metavar="MODEL", help="checkpoint names or folders with the same architecture, labels and front end")
@@ -97,36 +123,57 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="render an event recording as frames (GIF or PNG)")
     show.add_argument("recording", type=Path)
     show.add_argument("--out", type=Path, required=True, help="clip.gif (animation) or frames.png (montage)")
-    show.add_argument("--bin-ms", type=float, default=20.0)
-    show.add_argument("--max-frames", type=int, default=100)
+    show.add_argument("--bin-ms", type=number(0.1, 60_000), default=20.0, help="frame length in ms (0.1 to 60000)")
+    show.add_argument("--max-frames", type=number(1, 10_000, integer=True), default=100, help="frames to render (1 to 10000)")
+    show.add_argument("--sensor", metavar="WxH", help="sensor size of a recording that stores none (.npy), e.g. 128x128")
     return parser
 
 
-def load_model(name: str | None, default: str):
-    try:
-        return load_checkpoint(name or default)
-    except CheckpointError as error:
-        raise UsageError(str(error)) from error
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from . import commands  # heavy imports (torch, librosa) only after argument parsing
-
+    """Parse, dispatch, and map every domain error to exit code 2 with its message."""
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM → KeyboardInterrupt → sinks flushed, exit 130
     try:
-        if args.command is None:
-            return commands.main_job()
-        handler = getattr(commands, f"command_{args.command}")
-        return handler(args)
-    except UsageError as error:
-        print(f"spikestream: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        args = build_parser().parse_args(argv)
     except KeyboardInterrupt:
         print("spikestream: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    domain_errors: tuple[type[Exception], ...] = ()
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    try:
+        # torch's native start-up aborts the process if Ctrl-C lands inside it: hold the signals
+        # while the heavy modules load, then take any that came as an ordinary interrupt
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        try:
+            from . import commands  # heavy imports (torch, librosa) only after argument parsing
+            from .errors import domain_error_types
+
+            domain_errors = domain_error_types()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+        commands.use_one_thread()
+        if args.command is None:
+            return commands.main_job()
+        return getattr(commands, f"command_{args.command}")(args)
+    except KeyboardInterrupt:
+        print("spikestream: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if not isinstance(error, domain_errors):
+            raise
+        print(f"spikestream: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # `python -m spikestream.pipeline.cli`: run the package's module, so that
-    from spikestream.pipeline.cli import main as package_main  # its UsageError is the one commands raise
+    try:  # its errors are the ones commands raise
+        from spikestream.pipeline.cli import main as package_main
 
-    sys.exit(package_main())
+        exit_status = package_main()
+    except KeyboardInterrupt:  # Ctrl-C before main() took over
+        print("spikestream: interrupted", file=sys.stderr)
+        exit_status = EXIT_INTERRUPTED
+    sys.exit(exit_status)

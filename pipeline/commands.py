@@ -1,4 +1,8 @@
-"""The command handlers behind :mod:`spikestream.pipeline.cli` (one function per sub-command)."""
+"""The command handlers behind :mod:`.cli` (one function per sub-command); they parse nothing.
+
+A stream command follows one recording or device through the input factory (:func:`open_stream`),
+the streaming model, the runtime and the sinks, in that order, and prints the run summary.
+"""
 
 from __future__ import annotations
 
@@ -9,93 +13,90 @@ from pathlib import Path
 
 import torch
 
-from ..models.checkpoint import CHECKPOINT_DIR
-from ..sources.audio.audio_file import AudioFileError
-from ..sources.audio.microphone import MicrophoneSource, MicrophoneUnavailable, list_input_devices
-from .cli import DEFAULT_AUDIO_MODEL, DEFAULT_RECORDING, EXIT_INTERRUPTED, UsageError, load_model, sink_specs
-from .runtime import ReplayPacer, RunReport, run_stream
+from ..models.checkpoint import LoadedModel, load_checkpoint
+from ..sources.audio.microphone import MicrophoneUnavailable, list_input_devices
+from ..sources.events.event_array import SensorSize
+from .errors import EXIT_INTERRUPTED, EXIT_OUTPUT_INCOMPLETE, UsageError
+from .inputs import Stream, open_stream, target_kind
+from .runtime import RunReport, run_stream
 from .sinks import build_sinks
-from .streams import AUDIO_BLOCK_MS, audio_chunks, audio_file_chunks, is_audio_file, make_classifier
+from .streaming_model import make_streaming_model
+
+DEFAULT_AUDIO_MODEL = "fsdd-digits"
+DEFAULT_EVENT_MODEL = "dvs-gestures"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RECORDING = REPO_ROOT / "recordings" / "digits_sequence.wav"
+TRAINED_CHECKPOINTS = Path("out") / "checkpoints"  # where `train` writes without --out (never the shipped models)
 
 
+def use_one_thread() -> None:
+    """Streaming is latency-bound: one torch thread per process (set once, in ``main``)."""
+    torch.set_num_threads(1)
 
-def finish(report: RunReport, quiet: bool = False) -> int:
+
+def sink_specs(args: argparse.Namespace) -> list[str]:
+    specs = list(args.sink) if args.sink else []
+    if args.jsonl:
+        specs.append("jsonl" if args.jsonl == "-" else f"jsonl:{args.jsonl}")
+    return specs or ["console"]
+
+
+def model_for(target: str | Path, name: str | None) -> LoadedModel:
+    """``--model`` or the default model for the target's kind of input."""
+    default = DEFAULT_AUDIO_MODEL if target_kind(target) in ("audio", "microphone") else DEFAULT_EVENT_MODEL
+    return load_checkpoint(name or default)
+
+
+def exit_code(report: RunReport, quiet: bool = False) -> int:
+    """Print the summary; 130 when interrupted, 3 when a sink did not get every detection, else 0."""
     if not quiet:
         print(report.summary(), file=sys.stderr)
-    return EXIT_INTERRUPTED if report.interrupted else 0
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OUTPUT_INCOMPLETE if report.output_incomplete else 0
 
 
-def replay_file(path: Path, model_name: str | None, speed: float, specs: list[str], threshold: float | None, quiet: bool) -> int:
-    """Stream a recording through the pipeline, paced by its own time (``speed``× real time)."""
-    torch.set_num_threads(1)
-    if not path.exists():
-        raise UsageError(f"{path}: no such file; expected an audio file (.wav .flac .ogg .mp3) or an event recording")
-    if not is_audio_file(path):
-        from .event_streams import replay_events
-
-        return finish(replay_events(path, model_name, speed, specs, threshold), quiet)
-    loaded = load_model(model_name, DEFAULT_AUDIO_MODEL)
-    try:
-        source, chunks = audio_file_chunks(path, loaded, AUDIO_BLOCK_MS)
-    except AudioFileError as error:
-        raise UsageError(str(error)) from error
-    classifier = make_classifier(loaded, source.name, {"on_threshold": threshold})
-    try:
-        report = run_stream(chunks, classifier, build_sinks(specs), ReplayPacer(speed), source_counters=source)
-    except AudioFileError as error:
-        raise UsageError(str(error)) from error
-    if source.nonfinite_samples:
-        print(f"warning: {path}: {source.nonfinite_samples} NaN/inf samples were replaced by silence", file=sys.stderr)
-    return finish(report, quiet)
+def stream_to_sinks(stream: Stream, loaded: LoadedModel, args: argparse.Namespace) -> int:
+    """Input factory → streaming model → runtime → sinks, then the summary and exit code."""
+    with stream:
+        for note in stream.notes:
+            print(f"note: {note}", file=sys.stderr)
+        model = make_streaming_model(loaded, stream.name, {"on_threshold": args.threshold})
+        sinks = build_sinks(sink_specs(args))
+        if stream.live and not args.quiet:
+            print(f"listening to {stream.name} with {loaded.name}; Ctrl-C to stop", file=sys.stderr)
+        report = run_stream(stream, model, sinks, stream.pacer, stream.drop_counts)
+    if getattr(stream.source, "no_input", False):
+        print(f"warning: {stream.name}: no event arrived; is the sender running?", file=sys.stderr)
+    return exit_code(report, args.quiet)
 
 
-def listen_microphone(args: argparse.Namespace) -> int:
-    torch.set_num_threads(1)
-    loaded = load_model(args.model, DEFAULT_AUDIO_MODEL)
-    rate = loaded.config["front_end"]["mfcc"]["sample_rate_hz"]
-    try:
-        microphone = MicrophoneSource(
-            rate, args.device, AUDIO_BLOCK_MS, max_buffer_s=args.buffer_seconds, idle_timeout_s=args.idle_timeout,
-            max_duration_s=args.seconds, device_sample_rate_hz=args.device_rate,
-        )
-        classifier = make_classifier(loaded, microphone.name, {"on_threshold": args.threshold})
-        if not args.quiet:
-            print(f"listening on {microphone.device.name} ({microphone.device_sample_rate_hz} Hz); Ctrl-C to stop", file=sys.stderr)
-        report = run_stream(audio_chunks(microphone, rate), classifier, build_sinks(sink_specs(args)), source_counters=microphone)
-    except MicrophoneUnavailable as error:
-        raise UsageError(str(error)) from error
-    if microphone.device_overflows:
-        print(f"warning: the audio device reported {microphone.device_overflows} input overflows", file=sys.stderr)
-    return finish(report, args.quiet)
+def command_replay(args: argparse.Namespace) -> int:
+    loaded = model_for(args.recording, args.model)
+    return stream_to_sinks(open_stream(args.recording, loaded, speed=args.speed), loaded, args)
 
 
 def command_listen(args: argparse.Namespace) -> int:
     if args.list_devices:
-        try:
-            devices = list_input_devices()
-        except MicrophoneUnavailable as error:
-            raise UsageError(str(error)) from error
+        devices = list_input_devices()
         if not devices:
-            print("no audio input devices found", file=sys.stderr)
-            return 1
+            raise UsageError("no audio input devices found (PortAudio sees none); replay a file instead")
         for device in devices:
             print(f"{device.index:3d}  {device.name}  ({device.max_input_channels} ch, {device.default_sample_rate_hz:.0f} Hz)")
         return 0
-    if args.camera:
-        from .event_streams import listen_camera
-
-        return finish(listen_camera(args), args.quiet)
-    return listen_microphone(args)
-
-
-def command_replay(args: argparse.Namespace) -> int:
-    return replay_file(args.recording, args.model, args.speed, sink_specs(args), args.threshold, args.quiet)
+    target = args.camera or ("mic:" + args.device if args.device else "mic")
+    loaded = model_for(target, args.model)
+    stream = open_stream(
+        target, loaded, seconds=args.seconds, idle_timeout_s=args.idle_timeout, buffer_s=args.buffer_seconds, device_rate_hz=args.device_rate
+    )
+    return stream_to_sinks(stream, loaded, args)
 
 
 def main_job() -> int:
     """Default job: live microphone if one works, else the shipped recording at real-time pace."""
-    parser_args = argparse.Namespace(
-        model=None, device=None, idle_timeout=5.0, seconds=None, device_rate=None, buffer_seconds=10.0, threshold=None, quiet=False, sink=None, jsonl=None
+    args = argparse.Namespace(
+        model=None, device=None, camera=None, list_devices=False, idle_timeout=5.0, seconds=None, device_rate=None,
+        buffer_seconds=10.0, threshold=None, quiet=False, sink=None, jsonl=None,
     )
     try:
         devices = list_input_devices()
@@ -105,11 +106,69 @@ def main_job() -> int:
         reason = "no audio input device found"
     if devices:
         try:
-            return listen_microphone(parser_args)
-        except UsageError as error:
+            return command_listen(args)
+        except MicrophoneUnavailable as error:
             reason = str(error)
     print(f"spikestream: {reason}; replaying {DEFAULT_RECORDING.name} in real time instead", file=sys.stderr)
-    return replay_file(DEFAULT_RECORDING, None, 1.0, ["console"], None, False)
+    return command_replay(argparse.Namespace(**vars(args), recording=DEFAULT_RECORDING, speed=1.0))
+
+
+def parse_sensor(text: str | None) -> SensorSize | None:
+    """``--sensor WxH`` → :class:`SensorSize` (``None`` when not given)."""
+    if text is None:
+        return None
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and 0 < int(width) <= 65535 and 0 < int(height) <= 65535):
+        raise UsageError(f"--sensor {text!r}: expected WIDTHxHEIGHT in pixels, e.g. 128x128")
+    return SensorSize(int(width), int(height))
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPv6]:PORT`` → ``(host, port)``."""
+    host, _, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--udp {value!r}: expected HOST:PORT with a port in 1..65535, e.g. 127.0.0.1:3333 or [::1]:3333")
+    return host, int(port)
+
+
+def command_send(args: argparse.Namespace) -> int:
+    from ..sources.events.chunking import TimeOrder, time_ordered_blocks
+    from ..sources.events.live.udp_sender import UdpEventSender
+    from .inputs import open_event_recording
+
+    host, port = parse_host_port(args.udp)
+    recording = open_event_recording(args.recording, parse_sensor(args.sensor), [])
+    try:
+        sender = UdpEventSender(host, port, recording.sensor_size, speed=args.speed)
+    except ValueError as error:
+        raise UsageError(f"--udp {args.udp!r}: {error}") from None
+    order = TimeOrder()
+    with sender:
+        stats = sender.send_recording(time_ordered_blocks(recording.iter_chunks(), str(args.recording), order))
+    print(
+        f"sent {stats.events_sent} events in {stats.packets_sent} packets over {stats.duration_s:.2f} s ({stats.events_per_s:.0f} events/s) "
+        f"to {host}:{port}; dropped: {stats.out_of_range_events} out of range, {order.late_events} out of time order",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def command_show(args: argparse.Namespace) -> int:
+    from ..sources.events.render import render_recording
+
+    suffix = args.out.suffix.lower()
+    if suffix not in (".gif", ".png"):
+        raise UsageError(f"--out {args.out}: expected a .gif (animation) or .png (montage) file name")
+    if not args.out.parent.is_dir():
+        raise UsageError(f"--out {args.out}: the folder {args.out.parent} does not exist; create it first")
+    from .inputs import open_event_recording
+
+    recording = open_event_recording(args.recording, parse_sensor(args.sensor), [])
+    summary = render_recording(recording, args.out, args.bin_ms, args.max_frames)
+    print(f"wrote {args.out}: {summary}", file=sys.stderr)
+    return 0
 
 
 def comma_separated(option: str, text: str, convert, count: int, expected: str) -> tuple:
@@ -123,12 +182,32 @@ def comma_separated(option: str, text: str, convert, count: int, expected: str) 
     return values
 
 
+def checkpoint_out(out: Path | None, default_name: str) -> Path:
+    """``--out`` or ``out/checkpoints/NAME``; refuses the shipped checkpoints' folder and existing files."""
+    from ..models.checkpoint import CHECKPOINT_DIR
+
+    folder = out or TRAINED_CHECKPOINTS / default_name
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {folder}: is a file; expected a checkpoint folder to write")
+    if folder.resolve().parent == CHECKPOINT_DIR.resolve() and out is None:
+        raise UsageError(f"--out {folder}: would overwrite a shipped model; pass --out explicitly")
+    return folder
+
+
 def command_train(args: argparse.Namespace) -> int:
     if args.task == "gesture":
-        from .train_gesture import command_train_gesture
+        from .training.gesture import GestureTrainingSettings, train_gesture
 
-        return command_train_gesture(args)
-    from .train_audio import AudioTrainingSettings, train_audio
+        settings = GestureTrainingSettings(seed=args.seed)
+        if args.epochs:
+            settings.epochs = args.epochs
+        if args.data not in (None, "synthetic"):
+            settings.train_count = settings.held_out_count = 0  # all the recordings of the layout
+        out = checkpoint_out(args.out, DEFAULT_EVENT_MODEL)
+        training = train_gesture(args.data, out, settings)
+        print(f"checkpoint written to {out} (held-out accuracy {training['history'][-1]['held_out_accuracy']:.4f})", file=sys.stderr)
+        return 0
+    from .training.audio import AudioTrainingSettings, train_audio
 
     if not args.data:
         raise UsageError("train audio needs --data DIR (a folder of labelled clips, e.g. ../shared/data/fsdd)")
@@ -141,8 +220,8 @@ def command_train(args: argparse.Namespace) -> int:
     settings.extra_data = tuple(args.extra_data)
     if args.speed_range:
         low, high = comma_separated("--speed-range", args.speed_range, float, 2, "two numbers MIN,MAX such as 0.8,1.25")
-        if not 0.0 < low <= high:
-            raise UsageError(f"--speed-range {args.speed_range!r}: expected 0 < MIN <= MAX")
+        if not 0.0 < low <= high <= 4.0:
+            raise UsageError(f"--speed-range {args.speed_range!r}: expected 0 < MIN <= MAX <= 4")
         settings.canvas = replace(settings.canvas, speed_range=(low, high))
     if args.equaliser_db is not None:
         if not 0.0 <= args.equaliser_db <= 24.0:
@@ -152,6 +231,19 @@ def command_train(args: argparse.Namespace) -> int:
         if not 0.0 <= args.reverb_probability <= 1.0:
             raise UsageError(f"--reverb-probability {args.reverb_probability}: expected a probability between 0 and 1")
         settings.canvas = replace(settings.canvas, reverb_probability=args.reverb_probability)
+    if args.nonspeech_background is not None:
+        if not 0.0 <= args.nonspeech_background < 1.0:
+            raise UsageError(f"--nonspeech-background {args.nonspeech_background}: expected a share of canvases, at least 0 and below 1")
+        settings.canvas = replace(settings.canvas, background_only_probability=args.nonspeech_background, nonspeech_background=True)
+    if args.gain_range:
+        low, high = comma_separated("--gain-range", args.gain_range, float, 2, "two gains in dB MIN,MAX such as -35,20")
+        if not -80.0 <= low <= high <= 40.0:
+            raise UsageError(f"--gain-range {args.gain_range!r}: expected -80 <= MIN <= MAX <= 40 dB")
+        settings.canvas = replace(settings.canvas, gain_db_range=(low, high))
+    if args.dc_cutoff_hz is not None:
+        if not 1.0 <= args.dc_cutoff_hz <= 200.0:
+            raise UsageError(f"--dc-cutoff-hz {args.dc_cutoff_hz}: expected a cut-off between 1 and 200 Hz, e.g. 30")
+        settings.dc_cutoff_hz = args.dc_cutoff_hz
     if args.decide_fraction is not None:
         timing = settings.canvas.timing
         if not timing.early_fraction <= args.decide_fraction <= 1.0:
@@ -161,10 +253,11 @@ def command_train(args: argparse.Namespace) -> int:
             )
         settings.canvas = replace(settings.canvas, timing=replace(timing, decide_fraction=args.decide_fraction))
     if args.channels:
-        settings.channels = comma_separated(
-            "--channels", args.channels, int, len(settings.kernel_t), f"{len(settings.kernel_t)} integers, one per conv block, such as 24,32,48"
-        )
-    out = args.out or CHECKPOINT_DIR / DEFAULT_AUDIO_MODEL
+        expected = f"{len(settings.kernel_t)} integers, one per conv block, such as 24,32,48"
+        settings.channels = comma_separated("--channels", args.channels, int, len(settings.kernel_t), expected)
+        if not all(0 < channels <= 1024 for channels in settings.channels):
+            raise UsageError(f"--channels {args.channels!r}: expected {expected}, each in 1..1024")
+    out = checkpoint_out(args.out, DEFAULT_AUDIO_MODEL)
     try:
         training = train_audio(args.data, out, settings)
     except ValueError as error:
@@ -173,36 +266,41 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def output_folder(out: Path) -> Path:
+    """``--out`` of ``evaluate`` / ``merge``: a folder (created), never an existing file."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file; expected a folder to write into")
+    return out
+
+
 def command_evaluate(args: argparse.Namespace) -> int:
-    torch.set_num_threads(1)
-    loaded = load_model(args.model, DEFAULT_AUDIO_MODEL)
-    if loaded.config.get("task") == "gesture-classifier":
-        from .train_gesture import evaluate_gesture_command
+    loaded = load_checkpoint(args.model or DEFAULT_AUDIO_MODEL)
+    out = output_folder(args.out)
+    synthetic_gestures = loaded.config.get("task") == "gesture-classifier" and args.data in (None, "synthetic")
+    if synthetic_gestures or _is_dvs_gesture_root(args.data):
+        from .training.gesture import evaluate_gestures
 
-        return evaluate_gesture_command(loaded, args)
-    from .evaluate import evaluate_audio, evaluation_clips
+        count = 0 if args.data not in (None, "synthetic") else loaded.config.get("training", {}).get("held_out_samples", 220)
+        metrics = evaluate_gestures(loaded, args.data, count, out)
+    else:
+        from .training.evaluate import evaluate_folder
 
-    if not args.data:
-        raise UsageError("evaluate needs --data DIR (a folder of labelled clips)")
-    try:
-        clips = evaluation_clips(args.data, args.split)
-    except ValueError as error:
-        raise UsageError(str(error)) from error
-    metrics = evaluate_audio(loaded, clips, args.out)
-    print(f"streaming accuracy {metrics['accuracy']:.4f} on {metrics['clips']} clips ({metrics['missed']} missed); wrote {args.out}/metrics.json and confusion.png")
+        if not args.data:
+            raise UsageError("evaluate needs --data DIR (a folder of labelled recordings: one sub-folder per label, or FSDD names)")
+        try:
+            metrics = evaluate_folder(loaded, args.data, args.split, out, pad=not args.no_padding)
+        except ValueError as error:
+            raise UsageError(str(error)) from error
+    print(
+        f"streaming accuracy {metrics['accuracy']:.4f} on {metrics['clips']} recordings ({metrics['missed']} missed); "
+        f"wrote {out}/metrics.json and confusion.png"
+    )
     return 0
 
 
-def command_send(args: argparse.Namespace) -> int:
-    from .event_streams import send_recording
-
-    return send_recording(args)
-
-
-def command_show(args: argparse.Namespace) -> int:
-    from .event_streams import show_recording
-
-    return show_recording(args)
+def _is_dvs_gesture_root(data: str | None) -> bool:
+    """A tonic DVSGesture layout (``ibmGestureTrain``/``ibmGestureTest`` folders) rather than a labelled folder."""
+    return data is not None and (Path(data) / "DVSGesture").is_dir()
 
 
 def command_merge(args: argparse.Namespace) -> int:
@@ -210,7 +308,8 @@ def command_merge(args: argparse.Namespace) -> int:
     from ..models.checkpoint import save_checkpoint
     from ..models.ensemble import merge_checkpoints
 
-    members = [load_model(name, DEFAULT_AUDIO_MODEL) for name in args.models]
+    out = output_folder(args.out)
+    members = [load_checkpoint(name) for name in args.models]
     first = members[0]
     for member in members[1:]:
         for key in ("task", "labels", "front_end"):
@@ -224,7 +323,7 @@ def command_merge(args: argparse.Namespace) -> int:
         "ensemble_of": [{"path": str(member.path), "training": member.config.get("training", {})} for member in members],
         "command": "spikestream " + " ".join(sys.argv[1:]) if sys.argv and "spikestream" in sys.argv[0] else None,
     }
-    merged.config.update(name=args.name or args.out.name, training=training)
-    save_checkpoint(args.out, merged.model, merged.config)
-    print(f"merged {len(members)} models into {args.out} (channels {list(merged.model.config.channels)}, hidden {merged.model.config.hidden})")
+    merged.config.update(name=args.name or out.name, training=training)
+    save_checkpoint(out, merged.model, merged.config)
+    print(f"merged {len(members)} models into {out} (channels {list(merged.model.config.channels)}, hidden {merged.model.config.hidden})")
     return 0

@@ -1,55 +1,33 @@
-"""The streaming runtime: source chunks → front end → model (persistent state) → decision → sinks.
+"""The streaming runtime: chunks → :class:`StreamingModel` → sinks, with pacing and measurement.
 
 One code path for live input, paced replay and as-fast-as-possible batch runs: only the source
-and the :class:`ReplayPacer` differ. The model is called on the few steps each chunk yields, with
-its state passed back, so no window is ever recomputed.
+and the :class:`ReplayPacer` differ. The runtime installs no signal handler and changes no thread
+setting (the command line does, in ``main``), so a library user may run a stream from any thread.
 """
 
 from __future__ import annotations
 
-import signal
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol
 
 import numpy as np
-import torch
 
-from ..models.checkpoint import LoadedModel
-from .decision import DecisionConfig, StreamingDecision
+from ..sources.chunk import Chunk
 from .detection import Detection
-from .sinks import NonBlockingSink
-
-
-class FrontEnd(Protocol):
-    """What the runtime needs of a front end (audio or events)."""
-
-    step_us: int
-
-    def push(self, payload: Any) -> torch.Tensor: ...
-
-    def flush(self) -> torch.Tensor: ...
-
-
-@dataclass
-class Chunk:
-    """What a source yields: a payload the front end understands (samples or events),
-    its stream time span in µs, and when it became available (``time.monotonic_ns()``, 0 = unknown)."""
-
-    payload: Any
-    start_us: int
-    end_us: int
-    available_ns: int = 0
+from .sinks import NonBlockingSink, close_sinks
+from .streaming_model import StreamingModel
 
 
 class ReplayPacer:
     """Releases each chunk when its end time is reached on the wall clock, ``speed``× real time.
 
-    ``speed = 0`` releases immediately (as fast as possible). Sleeping, no busy-wait."""
+    ``speed = 0`` releases immediately (as fast as possible). Sleeping, no busy-wait. A gap chunk
+    (hours without events in a recording) is released at once and not waited for."""
 
     def __init__(self, speed: float) -> None:
-        if speed < 0:
-            raise ValueError(f"--speed must be >= 0 (0 = as fast as possible), got {speed}")
+        if not (speed == 0 or 0.001 <= speed <= 1000):
+            raise ValueError(f"--speed {speed}: expected 0 (as fast as possible) or a factor of real time in [0.001, 1000]")
         self.speed = speed
         self._origin_ns: int | None = None
 
@@ -60,6 +38,9 @@ class ReplayPacer:
             return now_ns
         if self._origin_ns is None:
             self._origin_ns = now_ns - int(chunk.start_us * 1000 / self.speed)
+        if chunk.gap:  # empty time is skipped, not waited for: later chunks come that much earlier
+            self._origin_ns -= int((chunk.end_us - chunk.start_us) * 1000 / self.speed)
+            return now_ns
         due_ns = self._origin_ns + int(chunk.end_us * 1000 / self.speed)
         if due_ns > now_ns:
             time.sleep((due_ns - now_ns) / 1e9)
@@ -69,84 +50,69 @@ class ReplayPacer:
 
 @dataclass
 class RunReport:
-    """Measured facts of one run (printed at the end, returned to library users)."""
+    """Measured facts of one run (printed at the end, returned to library users).
+
+    ``source_drops`` come from the source's ``drop_counts()``, ``sink_drops`` from each sink (queue
+    full, or lost when the sink failed), ``sink_errors`` name sinks that failed and why."""
 
     source: str
     detections: list[Detection] = field(default_factory=list)
     chunks: int = 0
     steps: int = 0
+    gaps: int = 0
     stream_us: int = 0
     processing_s: float = 0.0
     wall_s: float = 0.0
     sink_drops: dict[str, int] = field(default_factory=dict)
+    sink_errors: dict[str, str] = field(default_factory=dict)
     source_drops: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
 
     @property
     def real_time_factor(self) -> float:
-        """Processing time / stream duration (0.05 = 20× faster than real time)."""
-        return self.processing_s / (self.stream_us / 1e6) if self.stream_us else float("nan")
+        """Processing time / stream duration (0.05 = 20× faster than real time); NaN without stream time."""
+        return self.processing_s / (self.stream_us / 1e6) if self.stream_us > 0 else float("nan")
+
+    @property
+    def output_incomplete(self) -> bool:
+        """True when some detection did not reach every sink (a slow or failed sink)."""
+        return bool(self.sink_errors) or any(self.sink_drops.values())
 
     def summary(self) -> str:
         latencies = [d.latency_ms for d in self.detections]
         latency = f", latency p50 {np.percentile(latencies, 50):.1f} ms" if latencies else ""
+        rtf = f", real-time factor {self.real_time_factor:.4f}" if self.stream_us > 0 else ", no input received"
         drops = {**self.sink_drops, **self.source_drops}
         lost = ", ".join(f"{name} {count}" for name, count in drops.items() if count) or "none"
+        gaps = f", {self.gaps} gaps in the input skipped (model state reset)" if self.gaps else ""
+        failed = "".join(f"; sink failed: {error}" for error in self.sink_errors.values())
         return (
             f"{self.source}: {len(self.detections)} detections in {self.stream_us / 1e6:.2f} s of stream "
-            f"({self.steps} steps), real-time factor {self.real_time_factor:.4f}{latency}; dropped: {lost}"
+            f"({self.steps} steps){rtf}{latency}{gaps}; dropped: {lost}{failed}"
             + (" (interrupted)" if self.interrupted else "")
         )
 
 
-class StreamingClassifier:
-    """Model + persistent state + decision for one stream; holds no signal processing."""
-
-    def __init__(self, loaded: LoadedModel, front_end: FrontEnd, decision: DecisionConfig, source_name: str) -> None:
-        self.model = loaded.model.eval()
-        self.labels = loaded.labels
-        self.front_end = front_end
-        self.decision = StreamingDecision(decision, len(self.labels), front_end.step_us)
-        self.source_name = source_name
-        self.state: tuple | None = None
-        self.steps = 0
-
-    def _classify(self, steps: torch.Tensor, available_ns: int) -> list[Detection]:
-        if steps.shape[0] == 0:
-            return []
-        with torch.no_grad():
-            logits, self.state = self.model(steps, self.state)
-        self.steps += steps.shape[0]
-        now_ns = time.monotonic_ns()
-        latency_ms = (now_ns - available_ns) / 1e6 if available_ns else 0.0
-        return [
-            Detection(d.time_us, self.labels[d.class_index], d.score, self.source_name, latency_ms)
-            for d in self.decision.update(logits[:, 0])
-        ]
-
-    def process(self, chunk: Chunk) -> list[Detection]:
-        return self._classify(self.front_end.push(chunk.payload), chunk.available_ns)
-
-    def finish(self) -> list[Detection]:
-        return self._classify(self.front_end.flush(), time.monotonic_ns())
-
-
 def run_stream(
     chunks: Iterable[Chunk],
-    classifier: StreamingClassifier,
+    model: StreamingModel,
     sinks: list[NonBlockingSink],
     pacer: ReplayPacer | None = None,
-    source_counters: Any = None,
+    drop_counts: Callable[[], dict[str, int]] | None = None,
 ) -> RunReport:
-    """Drive one stream to its end (or Ctrl-C); sinks are closed (flushed) in every case.
+    """Drive one stream to its end (or ``KeyboardInterrupt``); sinks are closed in every case.
 
     ``pacer`` is for replays; live sources pass ``None`` and stamp ``available_ns`` themselves.
-    ``source_counters`` is an object whose ``*_drops``/``overflow*`` attributes are reported.
-    """
-    report = RunReport(source=classifier.source_name)
+    ``drop_counts`` is the source's loss report, read once at the end."""
+    report = RunReport(source=model.source_name)
     started = time.perf_counter()
-    previous_handler = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM → KeyboardInterrupt → flush
+
+    def emit(detections: list[Detection]) -> None:
+        for detection in detections:
+            report.detections.append(detection)
+            for sink in sinks:
+                sink.emit(detection)
+
     try:
         for chunk in chunks:
             if pacer is not None:
@@ -154,34 +120,22 @@ def run_stream(
             elif not chunk.available_ns:
                 chunk.available_ns = time.monotonic_ns()
             tick = time.perf_counter()
-            detections = classifier.process(chunk)
+            detections = model.process(chunk)
             report.processing_s += time.perf_counter() - tick
             report.chunks += 1
-            report.stream_us = chunk.end_us
-            for detection in detections:
-                report.detections.append(detection)
-                for sink in sinks:
-                    sink.emit(detection)
+            report.stream_us = max(report.stream_us, chunk.end_us)
+            emit(detections)
         tick = time.perf_counter()
-        for detection in classifier.finish():
-            report.detections.append(detection)
-            for sink in sinks:
-                sink.emit(detection)
+        emit(model.finish())
         report.processing_s += time.perf_counter() - tick
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-        for sink in sinks:
-            sink.close()
-        report.sink_drops = {f"sink {sink.name}": sink.dropped for sink in sinks}
-        if source_counters is not None:
-            report.source_drops = {
-                name: int(getattr(source_counters, name))
-                for name in dir(source_counters)
-                if (name.endswith("_drops") or name.startswith("overflow") or name.startswith("dropped")) and not name.startswith("_")
-                and isinstance(getattr(source_counters, name), (int, np.integer))
-            }
-        report.steps = classifier.steps
+        close_sinks(sinks)  # bounded in time: a stalled sink's undelivered detections are counted as lost
+        report.sink_drops = {f"sink {sink.label}": sink.undelivered for sink in sinks}
+        report.sink_errors = {sink.label: sink.summary() for sink in sinks if sink.incomplete and sink.error}
+        report.source_drops = dict(drop_counts()) if drop_counts is not None else {}
+        report.steps = model.steps
+        report.gaps = model.gaps
         report.wall_s = time.perf_counter() - started
     return report

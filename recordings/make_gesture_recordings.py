@@ -9,7 +9,7 @@ Outputs, in ``--out`` (default ``recordings/gestures/`` beside this script):
 
 Every file is a NumPy structured array of ``spikestream.sources.events.event_array.EVENT_DTYPE``
 (``x, y`` uint16, ``t`` int64 µs, ``p`` uint8 with 1 = ON), time-sorted; load with ``np.load``.
-Made entirely by the simulator (``spikestream.sources.events.synthetic_gestures``): no external data.
+Made entirely by the simulator (``spikestream.sources.events.simulation.synthetic_gestures``): no external data.
 Run: ``python recordings/make_gesture_recordings.py [--out DIR]``.
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spikestream.sources.events import dvs_simulator
-from spikestream.sources.events.synthetic_gestures import GESTURE_CLASSES, GestureSimConfig, simulate_gesture
+from spikestream.sources.events.simulation import dvs_simulator
+from spikestream.sources.events.simulation.synthetic_gestures import GESTURE_CLASSES, GestureSimConfig, simulate_gesture
 
 CLASS_SEED_BASE = 1000  # gesture NN uses seed 1000 + NN
 SEQUENCE_LABELS = (1, 3, 8)  # right_hand_wave, right_arm_clockwise, air_drums
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "noise_rate_hz": NOISE_RATE_HZ,
         "classes": list(GESTURE_CLASSES),
         "gestures": entries,
-        "made_by": "recordings/make_gesture_recordings.py (synthetic, spikestream.sources.events.synthetic_gestures)",
+        "made_by": "recordings/make_gesture_recordings.py (synthetic, spikestream.sources.events.simulation.synthetic_gestures)",
     }
     (args.out / "gesture_sequence.json").write_text(json.dumps(sidecar, indent=2) + "\n")
     written += [args.out / "gesture_sequence.npy", args.out / "gesture_sequence.json"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 IGNORE_TARGET = -1
+BACKGROUND_LABEL = "background"  # the name of class 0 in every classifier's label list
 BACKGROUND_INDEX = 0
 
 

@@ -100,3 +100,37 @@ def place_on_canvas(
     end = min(canvas_samples, offset_samples + clip.size)
     canvas[offset_samples:end] += clip[: end - offset_samples]
     return canvas
+
+
+def tone(
+    sample_count: int, frequency_hz: float, sample_rate_hz: int, square: bool, rng: np.random.Generator
+) -> np.ndarray:
+    """A sine or (``square=True``) square wave of peak 1 at ``frequency_hz`` with a random phase, ``[N]``."""
+    phase = 2 * np.pi * frequency_hz * np.arange(sample_count) / sample_rate_hz + rng.uniform(0, 2 * np.pi)
+    wave = np.sign(np.sin(phase)) if square else np.sin(phase)
+    return wave.astype(np.float32)
+
+
+def nonspeech_background(sample_count: int, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
+    """A random non-speech signal at any level, clipped to [-1, 1] as a sound card would: ``[N]`` float32.
+
+    A sum of one to three parts: coloured noise (spectral exponent 0–2: white to brown) at −75…+3 dBFS
+    RMS, mains hum, a sine or square wave (40–3000 Hz, peak −50…0 dBFS), a constant DC level (±0.6), or
+    digital silence; so that a classifier learns that none of them is a word."""
+    signal = np.zeros(sample_count, dtype=np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        kind = int(rng.integers(0, 6))
+        if kind <= 1:  # noise twice as likely as each other kind
+            part = coloured_noise(sample_count, rng.uniform(0.0, 2.0), rng) * 10.0 ** (rng.uniform(-75.0, 3.0) / 20.0)
+        elif kind == 2:
+            part = hum(sample_count, sample_rate_hz, rng) * 10.0 ** (rng.uniform(-60.0, 0.0) / 20.0)
+        elif kind == 3:
+            frequency_hz = float(np.exp(rng.uniform(np.log(40.0), np.log(3000.0))))
+            peak = 10.0 ** (rng.uniform(-50.0, 0.0) / 20.0)
+            part = tone(sample_count, frequency_hz, sample_rate_hz, bool(rng.random() < 0.5), rng) * peak
+        elif kind == 4:
+            part = np.full(sample_count, rng.uniform(-0.6, 0.6), dtype=np.float32)
+        else:
+            part = np.zeros(sample_count, dtype=np.float32)
+        signal += part.astype(np.float32)
+    return np.clip(signal, -1.0, 1.0).astype(np.float32)

@@ -1,8 +1,12 @@
 """The audio front end: audio chunks → spike steps ``[T, 1, C, F]``, one streaming stage each.
 
-samples → :class:`StreamingMfcc` (one frame per hop) → standardise with the training set's
-per-coefficient mean/std → :func:`unit_interval` → spike encoder. Built from the plain-data
-``front_end`` section of a model checkpoint (see :meth:`AudioFrontEndConfig.from_dict`).
+samples → optional :class:`DcBlocker` (``dc_cutoff_hz``) → :class:`StreamingMfcc` (one frame per hop) →
+standardise with the training set's per-coefficient mean/std → :func:`unit_interval` → spike encoder.
+Built from the plain-data ``front_end`` section of a model checkpoint (see
+:meth:`AudioFrontEndConfig.from_dict`).
+
+The DC blocker is off unless the checkpoint's front end names a cut-off: checkpoints trained
+without it keep their exact features.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numpy as np
 import torch
 
 from ..spike_encoding import EncoderConfig, SpikeEncoder, unit_interval
+from .dc_blocker import DcBlocker, dc_block, dc_blocker_pole
 from .mfcc import MfccConfig, StreamingMfcc
 
 
@@ -24,8 +29,13 @@ class AudioFrontEndConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     feature_mean: tuple[float, ...] = ()
     feature_std: tuple[float, ...] = ()
+    dc_cutoff_hz: float | None = None  # −3 dB cut-off of the DC blocker ahead of the MFCC (None = off)
 
     kind = "audio"
+
+    def __post_init__(self) -> None:
+        if self.dc_cutoff_hz is not None:
+            dc_blocker_pole(self.dc_cutoff_hz, self.mfcc.sample_rate_hz)  # raises ValueError when out of range
 
     @property
     def step_us(self) -> int:
@@ -38,13 +48,16 @@ class AudioFrontEndConfig:
         return (self.encoder.channel_multiplier(), self.mfcc.n_mfcc)
 
     def to_dict(self) -> dict:
-        return {
+        values = {
             "kind": self.kind,
             "mfcc": self.mfcc.to_dict(),
             "encoder": self.encoder.to_dict(),
             "feature_mean": list(self.feature_mean),
             "feature_std": list(self.feature_std),
         }
+        if self.dc_cutoff_hz is not None:  # absent from checkpoints made without it
+            values["dc_cutoff_hz"] = self.dc_cutoff_hz
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "AudioFrontEndConfig":
@@ -55,6 +68,7 @@ class AudioFrontEndConfig:
             encoder=EncoderConfig(**values["encoder"]),
             feature_mean=tuple(values.get("feature_mean", ())),
             feature_std=tuple(values.get("feature_std", ())),
+            dc_cutoff_hz=values.get("dc_cutoff_hz"),
         )
 
 
@@ -63,6 +77,13 @@ def standardise(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.n
     if mean.size == 0:
         return features
     return (features - mean) / std
+
+
+def remove_dc(samples: np.ndarray, config: AudioFrontEndConfig) -> np.ndarray:
+    """A whole clip ``[N]`` through the front end's DC blocker (from rest); unchanged when it is off."""
+    if config.dc_cutoff_hz is None:
+        return samples
+    return dc_block(samples, dc_blocker_pole(config.dc_cutoff_hz, config.mfcc.sample_rate_hz))[0]
 
 
 def features_to_steps(features: np.ndarray, config: AudioFrontEndConfig, encoder: SpikeEncoder) -> torch.Tensor:
@@ -79,6 +100,8 @@ class AudioFrontEnd:
     def __init__(self, config: AudioFrontEndConfig, seed: int = 0) -> None:
         self.config = config
         self.mfcc = StreamingMfcc(config.mfcc)
+        rate_hz = config.mfcc.sample_rate_hz
+        self.dc_blocker = None if config.dc_cutoff_hz is None else DcBlocker(config.dc_cutoff_hz, rate_hz)
         self.encoder = SpikeEncoder(config.encoder, frame_dt_s=config.mfcc.hop_ms / 1000.0, seed=seed)
 
     @property
@@ -88,9 +111,21 @@ class AudioFrontEnd:
     def reset(self) -> None:
         self.mfcc.reset()
         self.encoder.reset()
+        if self.dc_blocker is not None:
+            self.dc_blocker.reset()
 
     def push(self, samples: np.ndarray) -> torch.Tensor:
+        if self.dc_blocker is not None:
+            samples = self.dc_blocker.push(samples)
         return features_to_steps(self.mfcc.push(samples), self.config, self.encoder)
+
+    def advance_to(self, t_us: int) -> torch.Tensor:
+        """Audio time is carried by its samples: nothing closes without them (no steps)."""
+        return torch.zeros((0, 1) + self.config.input_shape)
+
+    def skip_to(self, t_us: int) -> tuple[torch.Tensor, int]:
+        """Audio streams have no gaps (silence is samples): no steps, nothing skipped."""
+        return torch.zeros((0, 1) + self.config.input_shape), 0
 
     def flush(self) -> torch.Tensor:
         return features_to_steps(self.mfcc.flush(), self.config, self.encoder)

@@ -117,10 +117,6 @@ class StreamingMfcc:
         self._samples_seen = 0
         self._frames_emitted = 0
 
-    @property
-    def frames_emitted(self) -> int:
-        return self._frames_emitted
-
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Add samples; return the newly completed frames ``[n_new, n_mfcc]`` (possibly ``n_new = 0``)."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)

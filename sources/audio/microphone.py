@@ -18,7 +18,8 @@ from typing import Iterator
 import numpy as np
 import soxr
 
-from .audio_file import AudioChunk
+from ..chunk import Chunk
+from .audio_file import samples_chunk
 
 
 class MicrophoneUnavailable(RuntimeError):
@@ -84,7 +85,7 @@ def resolve_input_device(device: int | str | None) -> InputDevice:
 
 
 class MicrophoneSource:
-    """Yields :class:`AudioChunk` blocks from a live input device at ``sample_rate_hz``.
+    """Yields :class:`Chunk` blocks from a live input device at ``sample_rate_hz``.
 
     Args:
         sample_rate_hz: the model's rate; the device is opened at its own default rate (or this
@@ -129,10 +130,15 @@ class MicrophoneSource:
         except queue.Full:
             self.overflow_samples += frames
 
+    def drop_counts(self) -> dict[str, int]:
+        """Samples lost because the consumer fell behind the bounded buffer, and the overflows the
+        audio device itself reported."""
+        return {"overflow_samples": self.overflow_samples, "device_overflows": self.device_overflows}
+
     def stop(self) -> None:
         self._stopped = True
 
-    def __iter__(self) -> Iterator[AudioChunk]:
+    def __iter__(self) -> Iterator[Chunk]:
         sounddevice = _sounddevice()
         resampler = None
         if self.device_sample_rate_hz != self.sample_rate_hz:
@@ -163,5 +169,5 @@ class MicrophoneSource:
                 if max_samples is not None:
                     samples = samples[: max_samples - emitted]
                 if samples.size:
-                    yield AudioChunk(samples, emitted * 1_000_000 // self.sample_rate_hz, captured_ns)
+                    yield samples_chunk(samples, emitted, self.sample_rate_hz, captured_ns)
                     emitted += samples.size

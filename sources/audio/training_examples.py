@@ -12,7 +12,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..step_targets import BACKGROUND_INDEX, TargetTiming, step_targets
-from .augment import background_noise, change_speed, equalise, place_on_canvas, reverberate, room_impulse_response, tilt_filter
+from .augment import (
+    background_noise,
+    change_speed,
+    equalise,
+    nonspeech_background,
+    place_on_canvas,
+    reverberate,
+    room_impulse_response,
+    tilt_filter,
+)
 
 
 
@@ -35,6 +44,11 @@ class CanvasConfig:
     reverb_probability: float = 0.0  # share of clips put in a synthetic room (0 = off)
     reverb_rt60_s_range: tuple[float, float] = (0.1, 0.6)
     reverb_direct_to_reverb_db_range: tuple[float, float] = (0.0, 15.0)
+    # background-only canvases from the wide non-speech set (noise at any level up to full scale, DC,
+    # tones, square waves, clipped: augment.nonspeech_background) instead of quiet noise only; with it,
+    # half the word canvases get a DC offset within ±speech_dc_offset_max before clipping
+    nonspeech_background: bool = False
+    speech_dc_offset_max: float = 0.3
 
 
 def frame_targets(
@@ -52,13 +66,17 @@ def make_example(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One augmented canvas ``[canvas_samples]`` float32 and its frame targets ``[1 + N // hop]``.
 
-    ``clip=None`` makes a background-only example (all targets background). Augmentation:
-    speed (tempo + pitch), spectral tilt, optionally a smooth random equaliser and a synthetic room,
-    gain, background noise at a random SNR, random onset.
+    ``clip=None`` makes a background-only example (all targets background): quiet noise, or with
+    ``config.nonspeech_background`` any non-speech signal at any level. Augmentation: speed (tempo +
+    pitch), spectral tilt, optionally a smooth random equaliser and a synthetic room, gain, background
+    noise at a random SNR, random onset, optionally a DC offset; the canvas is clipped to [-1, 1].
     """
     canvas_samples = int(config.canvas_ms * sample_rate_hz / 1000.0)
     frame_count = 1 + canvas_samples // hop_samples
     noise = background_noise(canvas_samples, sample_rate_hz, rng)
+    if clip is None and config.nonspeech_background:
+        background_only = np.full(frame_count, BACKGROUND_INDEX, dtype=np.int64)
+        return nonspeech_background(canvas_samples, sample_rate_hz, rng), background_only
     if clip is None:
         level = 10.0 ** (rng.uniform(-60.0, -15.0) / 20.0)
         return (noise * level).astype(np.float32), np.full(frame_count, BACKGROUND_INDEX, dtype=np.int64)
@@ -79,4 +97,6 @@ def make_example(
     snr_db = None if rng.random() < config.silent_background_probability else rng.uniform(*config.snr_db_range)
     canvas = place_on_canvas(speech, canvas_samples, onset, noise, snr_db)
     targets = frame_targets(frame_count, hop_samples, onset, min(speech.size, canvas_samples - onset), label_index, sample_rate_hz, config)
-    return np.clip(canvas, -1.0, 1.0), targets
+    if config.nonspeech_background and rng.random() < 0.5:  # no draws when off: earlier recipes replay exactly
+        canvas = canvas + rng.uniform(-config.speech_dc_offset_max, config.speech_dc_offset_max)
+    return np.clip(canvas, -1.0, 1.0).astype(np.float32), targets

@@ -110,3 +110,46 @@ def write_png_montage(
     path = Path(path)
     Image.fromarray(canvas, mode="RGB").save(path)
     return path
+
+
+MAX_RENDER_BYTES = 1 << 30  # frames kept in memory for one picture
+
+
+def render_recording(recording, out: Path, bin_ms: float, max_frames: int) -> str:
+    """The first ``max_frames`` frames of ``bin_ms`` of a recording (an ``EventRecording``) as a GIF
+    or PNG montage at ``out``, read in bounded memory (long gaps are skipped); returns a summary line.
+    Raises ``ValueError`` when the frames asked for would not fit in :data:`MAX_RENDER_BYTES`."""
+    from .chunking import MAX_GAP_US, RecordingChunks
+    from .front_end.framing import EventFrontEndConfig, StreamingEventFramer
+
+    sensor = recording.sensor_size
+    config = EventFrontEndConfig(sensor.width, sensor.height, bin_ms=bin_ms, output_mode="counts")
+    frame_bytes = 4 * math.prod(config.output_shape)
+    if frame_bytes * max_frames > MAX_RENDER_BYTES:
+        raise ValueError(
+            f"--max-frames {max_frames}: {max_frames} frames of {sensor.width}x{sensor.height} need "
+            f"{frame_bytes * max_frames / 2**30:.1f} GiB; expected at most {MAX_RENDER_BYTES // frame_bytes} frames"
+        )
+    framer = StreamingEventFramer(config)
+    chunks = RecordingChunks(recording, None, slice_us=config.bin_us, max_gap_us=max(MAX_GAP_US, 2 * config.bin_us))
+    frames, frame_count, event_count = [], 0, 0
+    for chunk in chunks:
+        if chunk.gap:
+            parts = [framer.advance_to(chunk.start_us), framer.skip_to(chunk.end_us)[0]]
+        else:
+            event_count += len(chunk.payload)
+            parts = [framer.push(chunk.payload), framer.advance_to(chunk.end_us)]
+        frames += [part for part in parts if len(part)]
+        frame_count += sum(len(part) for part in parts)
+        if frame_count >= max_frames:
+            break
+    else:
+        frames.append(framer.flush())
+    stacked = np.concatenate(frames)[:max_frames] if frames else np.zeros((0, *config.output_shape), np.float32)
+    if out.suffix.lower() == ".gif":
+        write_gif(stacked, out, bin_ms)
+    else:
+        write_png_montage(stacked, out)
+    return (
+        f"{len(stacked)} frames of {bin_ms} ms from {event_count} events ({recording.format_name}, {sensor.width}x{sensor.height})"
+    )

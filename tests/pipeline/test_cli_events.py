@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from spikestream.models.checkpoint import load_checkpoint
-from spikestream.sources.events.synthetic_gestures import simulate_gesture
+from spikestream.sources.events.simulation.synthetic_gestures import simulate_gesture
 
 from .cli_runner import REPO_ROOT, SPIKESTREAM, json_lines, longest_common_subsequence, run_cli
 
@@ -56,7 +56,7 @@ def test_send_over_udp_drives_the_live_camera_path(free_udp_port):
         deadline = time.monotonic() + 60
         while "listening to" not in (listener.stderr.readline() or "") and time.monotonic() < deadline:
             pass
-        sender = run_cli("send", str(SEQUENCE), "--udp", f"127.0.0.1:{free_udp_port}", "--speed", "1")
+        sender = run_cli("send", str(SEQUENCE), "--sensor", "128x128", "--udp", f"127.0.0.1:{free_udp_port}", "--speed", "1")
         assert sender.returncode == 0, sender.stderr
         sent = int(re.search(r"sent (\d+) events", sender.stderr).group(1))
         assert sent == len(np.load(SEQUENCE))
@@ -84,7 +84,7 @@ def test_bad_camera_uri_is_named():
 
 def test_show_writes_gif_and_png(tmp_path, dvs_dir):
     gif = tmp_path / "clip.gif"
-    assert run_cli("show", str(SEQUENCE), "--out", str(gif), "--bin-ms", "100").returncode == 0
+    assert run_cli("show", str(SEQUENCE), "--sensor", "128x128", "--out", str(gif), "--bin-ms", "100").returncode == 0
     with Image.open(gif) as image:
         assert image.n_frames == 42  # 4.2 s of gestures in 100 ms frames
     png = tmp_path / "frames.png"
@@ -128,3 +128,18 @@ def test_train_and_evaluate_on_the_dvs_gesture_layout(tmp_path):
     assert evaluation.returncode == 0, evaluation.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["clips"] == 22 and 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_evaluate_an_event_model_on_a_folder_of_recordings_per_label(tmp_path):
+    data = tmp_path / "gestures"
+    for path in sorted((REPO_ROOT / "recordings" / "gestures").glob("gesture_[0-9]*_*.npy")):
+        label = path.stem.split("_", 2)[2]
+        (data / label).mkdir(parents=True)
+        (data / label / path.name).symlink_to(path)
+    out = tmp_path / "eval"
+    result = run_cli("evaluate", "--model", "dvs-gestures", "--data", str(data), "--split", "all", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["clips"] == 11 and set(metrics["per_class_recall"]) == set(load_checkpoint("dvs-gestures").labels[1:])
+    assert metrics["accuracy"] >= 0.8, metrics  # the sample gestures are synthetic, like the model's training data
+    assert (out / "confusion.png").stat().st_size > 1000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spikestream.pipeline.decision import DecisionConfig, StreamingDecision
+from spikestream.pipeline.decisions import DecisionConfig, make_decision
 
 
 def logits_for(classes: list[int], n_classes: int = 4, confidence: float = 8.0) -> np.ndarray:
@@ -16,7 +16,7 @@ def logits_for(classes: list[int], n_classes: int = 4, confidence: float = 8.0) 
 
 
 def test_one_word_gives_one_detection_at_the_right_time():
-    decision = StreamingDecision(DecisionConfig(window_steps=4, on_threshold=0.6), n_classes=4, step_us=10_000)
+    decision = make_decision(DecisionConfig(window_steps=4, on_threshold=0.6), n_classes=4, step_us=10_000)
     fired = decision.update(logits_for([0] * 10 + [2] * 30 + [0] * 20))
     assert len(fired) == 1
     assert fired[0].class_index == 2
@@ -25,7 +25,7 @@ def test_one_word_gives_one_detection_at_the_right_time():
 
 
 def test_background_and_silence_fire_nothing():
-    decision = StreamingDecision(DecisionConfig(), n_classes=4, step_us=10_000)
+    decision = make_decision(DecisionConfig(), n_classes=4, step_us=10_000)
     assert decision.update(logits_for([0] * 500)) == []
     uncertain = np.zeros((200, 4), dtype=np.float32)  # uniform 0.25 each: below every threshold
     assert decision.update(uncertain) == []
@@ -33,7 +33,7 @@ def test_background_and_silence_fire_nothing():
 
 def test_hysteresis_needs_background_before_the_same_class_fires_again():
     config = DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=0)
-    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    decision = make_decision(config, n_classes=4, step_us=10_000)
     # a long word with a dip that never reaches the background: one detection
     uncertain = np.zeros((10, 4), dtype=np.float32)
     steps = np.concatenate([logits_for([1] * 20), uncertain, logits_for([1] * 20)])
@@ -44,13 +44,13 @@ def test_hysteresis_needs_background_before_the_same_class_fires_again():
 
 def test_without_class_switch_a_change_of_class_is_still_one_event():
     config = DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=0)
-    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    decision = make_decision(config, n_classes=4, step_us=10_000)
     assert [f.class_index for f in decision.update(logits_for([1] * 20 + [3] * 40))] == [1]
 
 
 def test_a_different_class_back_to_back_fires_after_the_refractory_time():
     config = DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=300, allow_class_switch=True)
-    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    decision = make_decision(config, n_classes=4, step_us=10_000)
     # class 3 takes over for 100 ms, all within the refractory time after class 1 fired: no second detection
     assert [f.class_index for f in decision.update(logits_for([1] * 20 + [3] * 10))] == [1]
     decision.reset()
@@ -62,7 +62,7 @@ def test_a_different_class_back_to_back_fires_after_the_refractory_time():
 
 def test_refractory_time_suppresses_a_quick_repeat():
     config = DecisionConfig(window_steps=2, on_threshold=0.6, off_threshold=0.6, refractory_ms=300)
-    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    decision = make_decision(config, n_classes=4, step_us=10_000)
     steps = [1] * 5 + [0] * 5 + [1] * 5 + [0] * 40 + [1] * 5
     fired = decision.update(logits_for(steps))
     assert [f.time_us for f in fired] == [20_000, (55 + 2) * 10_000]
@@ -72,8 +72,8 @@ def test_chunking_does_not_change_decisions():
     rng = np.random.default_rng(0)
     steps = rng.choice([0, 0, 0, 1, 2, 3], size=400).tolist()
     logits = logits_for(steps, confidence=3.0) + rng.normal(0, 1, (400, 4)).astype(np.float32)
-    whole = StreamingDecision(DecisionConfig(), 4, 10_000).update(logits)
-    chunked_decision = StreamingDecision(DecisionConfig(), 4, 10_000)
+    whole = make_decision(DecisionConfig(), 4, 10_000).update(logits)
+    chunked_decision = make_decision(DecisionConfig(), 4, 10_000)
     chunked = [d for i in range(0, 400, 7) for d in chunked_decision.update(logits[i : i + 7])]
     assert whole == chunked and len(whole) > 0
 
@@ -86,7 +86,7 @@ def test_bad_settings_are_named(field, value):
 
 def test_segment_mode_decides_on_the_whole_word_once_it_ends():
     config = DecisionConfig(mode="segment", window_steps=4, on_threshold=0.5, off_threshold=0.6, min_score=0.15)
-    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    decision = make_decision(config, n_classes=4, step_us=10_000)
     # the word starts looking like class 2 but most of it is class 3: one detection, class 3, at its end
     steps = [0] * 10 + [2] * 8 + [3] * 20 + [0] * 20
     fired = decision.update(logits_for(steps))
@@ -101,8 +101,8 @@ def test_segment_evidence_can_leave_out_the_decaying_tail():
     steps = [0] * 10 + [2] * 12 + [1] * 16 + [0] * 20
     whole = DecisionConfig(mode="segment", window_steps=4, on_threshold=0.5, off_threshold=0.6, min_score=0.15)
     trimmed = DecisionConfig(**{**whole.__dict__, "evidence_end_fraction": 0.5})
-    assert [f.class_index for f in StreamingDecision(whole, n_classes=4, step_us=10_000).update(logits_for(steps))] == [1]
-    fired = StreamingDecision(trimmed, n_classes=4, step_us=10_000).update(logits_for(steps))
+    assert [f.class_index for f in make_decision(whole, n_classes=4, step_us=10_000).update(logits_for(steps))] == [1]
+    fired = make_decision(trimmed, n_classes=4, step_us=10_000).update(logits_for(steps))
     assert [f.class_index for f in fired] == [2]
     assert 0.6 < fired[0].score < 0.8  # the first half of the segment: about 11 steps of class 2, 4 of class 1
 
@@ -115,6 +115,6 @@ def test_evidence_fractions_out_of_order_are_rejected(start, end):
 
 def test_segment_mode_ignores_silence_and_weak_blips():
     config = DecisionConfig(mode="segment", window_steps=4, on_threshold=0.5, off_threshold=0.6, min_score=0.15)
-    decision = StreamingDecision(config, n_classes=4, step_us=10_000)
+    decision = make_decision(config, n_classes=4, step_us=10_000)
     assert decision.update(logits_for([0] * 300)) == []
     assert decision.update(logits_for([0] * 10 + [1] + [0] * 10)) == []  # one step never opens a segment

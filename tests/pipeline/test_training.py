@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from PIL import Image
 
@@ -34,6 +35,12 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     assert loaded.labels == ["background"] + [str(d) for d in range(10)]
     assert loaded.config["training"]["train_clips"] == 54 and loaded.config["training"]["extra_train_clips"] == 4
     assert loaded.config["training"]["held_out_clips"] == 50
+    # the training records its real file lists: no test take (0-4) ever trains
+    train_files = [Path(name).name for name in loaded.config["training"]["train_files"]]
+    held_out_files = [Path(name).name for name in loaded.config["training"]["held_out_files"]]
+    assert len(train_files) == 58 and len(held_out_files) == 50
+    assert sorted(held_out_files) == sorted(f"{d}_jackson_{t}.wav" for d in range(10) for t in range(5))
+    assert not set(train_files) & set(held_out_files)
     assert loaded.config["model"]["channels"] == [8, 8, 12]
     canvas = loaded.config["training"]["settings"]["canvas"]
     assert canvas["speed_range"] == [0.8, 1.25] and canvas["equaliser_max_db"] == 6.0 and canvas["reverb_probability"] == 0.5

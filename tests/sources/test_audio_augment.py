@@ -70,3 +70,21 @@ def test_canvas_with_equaliser_and_room_changes_the_audio_but_not_the_targets(fs
     assert canvas.shape == plain_canvas.shape and np.all(np.isfinite(canvas))
     assert not np.allclose(canvas, plain_canvas, atol=1e-3)
     assert set(np.unique(targets)) == set(np.unique(plain_targets))
+
+
+def test_nonspeech_canvases_are_background_within_full_scale_and_off_by_default(fsdd_dir):
+    speech = read_audio(fsdd_dir / "3_nicolas_7.wav", RATE_HZ)
+    wide = CanvasConfig(nonspeech_background=True, gain_db_range=(-35.0, 20.0))
+    rng = np.random.default_rng(3)
+    levels = []
+    for _ in range(40):
+        canvas, targets = make_example(None, 4, RATE_HZ, 80, wide, rng)
+        assert canvas.dtype == np.float32 and np.all(np.abs(canvas) <= 1.0) and np.all(targets == 0)
+        levels.append(np.sqrt(np.mean(canvas.astype(np.float64) ** 2)))
+    assert min(levels) < 1e-2 and max(levels) > 0.3  # from very quiet to near full scale
+    loud, targets = make_example(speech, 4, RATE_HZ, 80, wide, rng)
+    assert np.all(np.abs(loud) <= 1.0) and 4 in targets
+    # off by default: the classic recipe draws exactly what it drew before the option existed
+    first = make_example(speech, 4, RATE_HZ, 80, CanvasConfig(), np.random.default_rng(5))
+    again = make_example(speech, 4, RATE_HZ, 80, CanvasConfig(nonspeech_background=False), np.random.default_rng(5))
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from spikestream.sources.events.dvs_simulator import (
+from spikestream.sources.events.simulation.dvs_simulator import (
     DvsConfig,
     DvsPixelArray,
     crossing_events,

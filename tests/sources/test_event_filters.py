@@ -10,7 +10,7 @@ import pytest
 import tonic
 
 from spikestream.sources.events.event_array import SensorSize, make_events
-from spikestream.sources.events.filters import NEVER_US, denoise_filter, new_filter_state, refractory_filter
+from spikestream.sources.events.front_end.filters import NEVER_US, denoise_filter, new_filter_state, refractory_filter
 
 
 def reference_refractory(events: np.ndarray, refractory_us: int) -> np.ndarray:

@@ -14,10 +14,11 @@ import pytest
 import tonic
 from PIL import Image, ImageSequence
 
-from spikestream.sources.events import binning_kernel, framing, render
+from spikestream.sources.events import render
+from spikestream.sources.events.front_end import binning_kernel, framing
 from spikestream.sources.events.event_array import SensorSize, make_events
-from spikestream.sources.events.filters import denoise_filter, refractory_filter
-from spikestream.sources.events.framing import EventFrontEndConfig, FrameEvents, StreamingEventFramer, bin_events
+from spikestream.sources.events.front_end.filters import denoise_filter, refractory_filter
+from spikestream.sources.events.front_end.framing import EventFrontEndConfig, FrameEvents, StreamingEventFramer, bin_events
 
 
 def tonic_frame_count(t_us: np.ndarray, bin_us: int) -> int:

@@ -4,7 +4,11 @@ by content, and the error policy for missing, empty, corrupt and truncated files
 
 from __future__ import annotations
 
+import io
 import shutil
+import struct
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +16,16 @@ import pytest
 import tonic.io
 from expelliarmus import Wizard
 
-from spikestream.sources.events import read_prophesee, write_formats
 from spikestream.sources.events.event_array import EVENT_DTYPE, SensorSize, make_events
-from spikestream.sources.events.read_dvs_gesture import PACKET_HEADER, DVSGestureFolder, labels_path_for, read_gesture_labels
-from spikestream.sources.events.recording import EventFileError, EventFileWarning, detect_format, open_recording
+from spikestream.sources.events.formats import read_prophesee, write_formats
+from spikestream.sources.events.formats.dispatch import detect_format, open_recording
+from spikestream.sources.events.formats.read_aedat31 import PACKET_HEADER
+from spikestream.sources.events.formats.recording import EventFileError, EventFileWarning, MissingSensorSizeError
+from spikestream.sources.events.simulation.dvs_gesture_dataset import (
+    DVSGestureFolder,
+    labels_path_for,
+    read_gesture_labels,
+)
 
 EVT3_PLUGIN_SIZE = SensorSize(1280, 720)
 
@@ -131,7 +141,8 @@ WRITERS = {
     "evt2": (".raw", lambda path, events, size: write_formats.write_evt2(path, events, size), 640, 480, 10**11),
     "evt3": (".raw", lambda path, events, size: write_formats.write_evt3(path, events, size), 1280, 720, 10**9),
     "nmnist": (".bin", lambda path, events, size: write_formats.write_nmnist(path, events), 34, 34, 1 << 23),
-    "aedat3.1": (".aedat", lambda path, events, size: write_formats.write_dvs_gesture_aedat31(path, events, special_packet=True),
+    "aedat3.1": (".aedat",
+                 lambda path, events, size: write_formats.write_dvs_gesture_aedat31(path, events, special_packet=True),
                  128, 128, 1 << 33),
     "npy": (".npy", lambda path, events, size: write_formats.write_npy(path, events), 640, 480, 10**12),
     "npz": (".npz", lambda path, events, size: write_formats.write_npz(path, events, size), 640, 480, 10**12),
@@ -172,7 +183,8 @@ def test_prophesee_times_survive_wraps_and_long_gaps(tmp_path: Path, format_name
 
 @pytest.mark.parametrize("format_name", ["dat", "evt2"])
 def test_expelliarmus_reads_our_dat_and_evt2_identically(tmp_path: Path, format_name: str) -> None:
-    path, events, _ = write_sample(tmp_path, format_name, seed=5, span_us=10**9)  # expelliarmus ignores EVT2 wraps (2**34 µs)
+    # expelliarmus ignores EVT2 wraps (2**34 µs)
+    path, events, _ = write_sample(tmp_path, format_name, seed=5, span_us=10**9)
     reference = Wizard(encoding=format_name, fpath=path).read()
     for name in ("x", "y", "t", "p"):
         np.testing.assert_array_equal(reference[name], events[name].astype(reference[name].dtype))
@@ -203,7 +215,7 @@ def test_aedat31_skips_invalid_events_and_other_packet_types(tmp_path: Path) -> 
     path = write_formats.write_dvs_gesture_aedat31(tmp_path / "g.aedat", events, special_packet=True)
     data = bytearray(path.read_bytes())
     recording = open_recording(path)
-    payload_offset = recording.packets[0][0]
+    payload_offset = next(recording.iter_packets())[0]
     for index in (0, 10, 999):  # clear the valid bit of three events
         data[payload_offset + 8 * index] &= 0xFE
     path.write_bytes(bytes(data))
@@ -266,7 +278,7 @@ def test_out_of_range_events_are_dropped_and_counted(tmp_path: Path) -> None:
     np.testing.assert_array_equal(recording.read_all(), events[inside])
     assert recording.dropped_out_of_range == int(np.count_nonzero(~inside)) > 0
     signed = np.zeros(3, dtype=[("x", "<i4"), ("y", "<i4"), ("t", "<i8"), ("p", "u1")])
-    signed["x"], signed["y"], signed["t"] = [-1, 5, 65_541], [1, 1, 1], [0, 1, 2]  # -1 and 65541 must not wrap into range
+    signed["x"], signed["y"], signed["t"] = [-1, 5, 65_541], [1, 1, 1], [0, 1, 2]  # -1, 65541 must not wrap into range
     np.save(tmp_path / "signed.npy", signed)
     recording = open_recording(tmp_path / "signed.npy", sensor_size=SensorSize(10, 10))
     assert recording.read_all()["x"].tolist() == [5] and recording.dropped_out_of_range == 2
@@ -343,8 +355,8 @@ def test_corrupt_headers_and_header_only_files(tmp_path: Path) -> None:
         "headeronly.raw": (b"% evt 3.0\n% geometry 640x480\n% end\n", "no event data"),
         "headeronly.dat": (b"% Height 100\n% Width 120\n" + bytes([0, 8]), "no event data"),
         "noend.aedat": (b"#!AER-DAT3.1\r\n#Format: RAW\r\n" + b"\x00" * 64, "END-HEADER"),
-        "packet.aedat": (b"#!AER-DAT3.1\r\n#!END-HEADER\r\n" + np.array([(1, 1, 0, 4, 0, 9, 9, 9)], PACKET_HEADER).tobytes(),
-                         "corrupt packet header"),
+        "packet.aedat": (b"#!AER-DAT3.1\r\n#!END-HEADER\r\n"
+                         + np.array([(1, 1, 0, 4, 0, 9, 9, 9)], PACKET_HEADER).tobytes(), "corrupt packet header"),
         "header.npy": (b"\x93NUMPY\x01\x00\x10\x00{'descr': broken" + b" " * 10, "corrupt .npy header"),
         "zip.npz": (b"PK\x03\x04" + b"\x00" * 40, "unreadable .npz"),
     }
@@ -352,6 +364,151 @@ def test_corrupt_headers_and_header_only_files(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(content)
         with pytest.raises(EventFileError, match=f"{name}.*{message}"):
             open_recording(tmp_path / name, sensor_size=SensorSize(64, 64) if name.endswith(".npy") else None)
+
+
+@pytest.mark.parametrize("name", ["sample.aedat4", "sample_aedat2_header.aedat"])
+def test_a_cut_aedat_signature_is_reported_as_truncated_not_as_a_version(tmp_path: Path, dvs_dir: Path,
+                                                                          name: str) -> None:
+    for size in (2, 10, 11):
+        cut = tmp_path / f"cut{size}{Path(name).suffix}"
+        cut.write_bytes((dvs_dir / name).read_bytes()[:size])
+        with pytest.raises(EventFileError) as caught:
+            open_recording(cut)
+        message = str(caught.value)
+        assert cut.name in message and f"found a {size}-byte file" in message and "truncated" in message
+        assert "expected an AEDAT 4.0 or 3.1 header" in message and "Re-copy the file" in message
+        assert "version" not in message
+    (tmp_path / "head.aedat4").write_bytes((dvs_dir / "sample.aedat4").read_bytes()[:16])  # magic, half a length field
+    with pytest.raises(EventFileError, match="head.aedat4.*16-byte file, too short to hold an AEDAT 4.0 header"):
+        open_recording(tmp_path / "head.aedat4")
+
+
+def test_content_decides_and_a_refused_misnamed_file_gets_rename_advice(tmp_path: Path, dvs_dir: Path) -> None:
+    events = random_events(13, 500, 64, 48, 10**6)
+    npy = write_formats.write_npy(tmp_path / "events.aedat4", events)
+    with pytest.raises(MissingSensorSizeError) as caught:
+        open_recording(npy)
+    message = str(caught.value)
+    assert "events.aedat4 holds a NumPy .npy array (by its content); rename it to .npy" in message
+    assert "--sensor WxH" in message
+    recording = open_recording(npy, sensor_size=SensorSize(64, 48))
+    assert recording.format_name == "npy"
+    np.testing.assert_array_equal(recording.read_all(), events)
+    named = {"z.aedat4": write_formats.write_npz(tmp_path / "z.npz", events, SensorSize(64, 48)),
+             "e.aedat4": write_formats.write_evt3(tmp_path / "e.raw", events, SensorSize(64, 48)),
+             "g.aedat4": write_formats.write_dvs_gesture_aedat31(tmp_path / "g.aedat", events)}
+    for name, source in named.items():
+        shutil.copyfile(source, tmp_path / name)
+        np.testing.assert_array_equal(open_recording(tmp_path / name).read_all(), events)
+    shutil.copyfile(write_formats.write_evt2(tmp_path / "nogeometry.raw", events), tmp_path / "nogeometry.npy")
+    with pytest.raises(MissingSensorSizeError, match="nogeometry.npy holds a Prophesee EVT 2.0 .*rename it to .raw"):
+        open_recording(tmp_path / "nogeometry.npy")
+    (tmp_path / "notes.xyz").write_bytes(b"hello world\n")
+    with pytest.raises(EventFileError, match="notes.xyz.*name them .bin or .dat"):
+        open_recording(tmp_path / "notes.xyz")
+
+
+def _npy_bytes(array: np.ndarray, shape: tuple[int, ...] | None = None) -> bytes:
+    """``array`` as .npy bytes; ``shape`` replaces the shape its header states."""
+    buffer = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False, "shape": shape or array.shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue() + array.tobytes()
+
+
+def test_npz_is_streamed_and_never_allocates_what_a_header_claims(tmp_path: Path) -> None:
+    events = random_events(14, 3_000, 64, 48, 10**6)
+    claiming = tmp_path / "claims.npz"
+    with zipfile.ZipFile(claiming, "w") as archive:
+        archive.writestr("events.npy", _npy_bytes(events[:10], shape=(10**9,)))  # numpy.load allocated 16 GB for this
+        archive.writestr("sensor_size.npy", _npy_bytes(np.array([64, 48])))
+    tracemalloc.start()
+    try:
+        with pytest.raises(EventFileError, match="claims.npz.*truncated.*announce 1000000000 events, .* holds 10"):
+            open_recording(claiming)
+        with pytest.warns(EventFileWarning):
+            salvaged = open_recording(claiming, allow_truncated=True).read_all()
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak_bytes < 20 << 20
+    np.testing.assert_array_equal(salvaged, events[:10])
+    compressed = tmp_path / "compressed.npz"
+    with compressed.open("wb") as handle:
+        np.savez_compressed(handle, x=events["x"], y=events["y"], t=events["t"], p=events["p"], sensor_size=[64, 48])
+    recording = open_recording(compressed)
+    assert recording.sensor_size == SensorSize(64, 48)
+    chunks = list(recording.iter_chunks(700))
+    assert len(chunks) == 5
+    np.testing.assert_array_equal(np.concatenate(chunks), events)
+    damaged = bytearray(write_formats.write_npz(tmp_path / "crc.npz", events, SensorSize(64, 48)).read_bytes())
+    damaged[2_000] ^= 0xFF  # inside the events member's records: the zip CRC shows it at the member's end
+    (tmp_path / "crc.npz").write_bytes(bytes(damaged))
+    with pytest.raises(EventFileError, match="crc.npz.*corrupt .npz member"):
+        open_recording(tmp_path / "crc.npz").read_all()
+
+
+def test_evt3_vectors_past_uint16_do_not_wrap_into_the_sensor() -> None:
+    # one VECT_BASE_X at 0, then 5462 full VECT_12 words: x climbs to 65543, past the uint16 field
+    words = np.array([0x8000, 0x0005, 0x3000] + [0x4FFF] * 5462, dtype=np.uint16)
+    events = read_prophesee.decode_evt3_words(words, dict(read_prophesee._INITIAL_STATE["evt3"]))
+    assert len(events) == 12 * 5462
+    assert np.count_nonzero(events["x"] < 64) == 64  # the first 64 only; x = 65536.. used to wrap back to 0..
+    assert events["x"][-8:].tolist() == [65535] * 8
+
+
+def _aedat4_field_offset(ioheader: bytes, field: int) -> int:
+    (table,) = struct.unpack_from("<I", ioheader, 0)
+    vtable = table - struct.unpack_from("<i", ioheader, table)[0]
+    return table + struct.unpack_from("<H", ioheader, vtable + 4 + 2 * field)[0]
+
+
+def test_aedat4_damaged_headers_raise_event_file_error_not_a_rust_panic(tmp_path: Path, dvs_dir: Path) -> None:
+    original = (dvs_dir / "sample.aedat4").read_bytes()
+    ioheader = original[18 : 18 + struct.unpack_from("<I", original, 14)[0]]
+    description = _aedat4_field_offset(ioheader, 2)
+    string_at = description + struct.unpack_from("<I", ioheader, description)[0]
+    cases = {
+        "length.aedat4": (14, struct.pack("<I", 0xF0000000), "truncated header .it announces 4026531840 bytes"),
+        "string.aedat4": (18 + string_at, struct.pack("<I", 0xAA000000), "corrupt IOHeader .description of"),
+        "utf8.aedat4": (18 + string_at + 40, b"\xb4", "corrupt IOHeader .'utf-8' codec"),
+        "vtable.aedat4": (18 + struct.unpack_from("<I", ioheader, 0)[0], struct.pack("<i", -(1 << 30)),
+                          "corrupt IOHeader .vtable"),
+        "compression.aedat4": (18 + _aedat4_field_offset(ioheader, 0), struct.pack("<i", 9), "compression code 9"),
+    }
+    for name, (offset, patch, message) in cases.items():
+        damaged = bytearray(original)
+        damaged[offset : offset + len(patch)] = patch
+        (tmp_path / name).write_bytes(bytes(damaged))
+        with pytest.raises(EventFileError, match=f"{name}.*{message}"):
+            open_recording(tmp_path / name)
+    damaged = bytearray(original)
+    first_packet = 18 + len(ioheader)
+    damaged[first_packet + 4 : first_packet + 8] = struct.pack("<I", 0xFFFFFF00)  # aedat would allocate 4 GiB first
+    (tmp_path / "packet.aedat4").write_bytes(bytes(damaged))
+    with pytest.raises(EventFileError, match="packet.aedat4.*corrupt packet at byte 2334"):
+        open_recording(tmp_path / "packet.aedat4").read_all()
+
+
+def test_aedat4_cut_between_packets_is_truncated(tmp_path: Path, dvs_dir: Path) -> None:
+    original = (dvs_dir / "sample.aedat4").read_bytes()
+    reference = open_recording(dvs_dir / "sample.aedat4").read_all()
+    offset = 18 + struct.unpack_from("<I", original, 14)[0]
+    for _ in range(40):
+        offset += 8 + struct.unpack_from("<iI", original, offset)[1]
+    for cut_at, detail in ((offset, "the file ends at byte"), (offset + 3, "packet header at byte")):
+        (tmp_path / "cut.aedat4").write_bytes(original[:cut_at])  # aedat ends these quietly
+        delivered = []
+        with pytest.raises(EventFileError, match=f"cut.aedat4.*truncated.*{detail}"):
+            for chunk in open_recording(tmp_path / "cut.aedat4").iter_chunks(5_000):
+                delivered.append(chunk)
+        assert 0 < sum(map(len, delivered)) < len(reference)
+        with pytest.warns(EventFileWarning, match=detail):
+            salvaged = open_recording(tmp_path / "cut.aedat4", allow_truncated=True).read_all()
+        np.testing.assert_array_equal(salvaged, reference[: len(salvaged)])
+    index_at = struct.unpack_from("<q", original, 18 + _aedat4_field_offset(original[18:offset], 1))[0]
+    (tmp_path / "noindex.aedat4").write_bytes(original[:index_at])  # every packet, only the index lost
+    np.testing.assert_array_equal(open_recording(tmp_path / "noindex.aedat4").read_all(), reference)
 
 
 def test_npz_truncated_and_npy_wrong_layout(tmp_path: Path) -> None:
@@ -386,13 +543,14 @@ def test_gesture_labels_round_trip_and_errors(tmp_path: Path) -> None:
 def test_dvs_gesture_folder_layout(tmp_path: Path) -> None:
     rng = np.random.default_rng(12)
     written = {}
-    for split, users in (("ibmGestureTrain", ("user02_led", "user01_fluorescent")), ("ibmGestureTest", ("user24_natural",))):
+    splits = (("ibmGestureTrain", ("user02_led", "user01_fluorescent")), ("ibmGestureTest", ("user24_natural",)))
+    for split, users in splits:
         for user in users:
             (tmp_path / "DVSGesture" / split / user).mkdir(parents=True)
             for label in range(11):
                 count = 50 + label
-                table = np.column_stack([rng.integers(0, 128, count), rng.integers(0, 128, count), rng.integers(0, 2, count),
-                                         np.sort(rng.uniform(0, 6000, count)).round(3)])
+                table = np.column_stack([rng.integers(0, 128, count), rng.integers(0, 128, count),
+                                         rng.integers(0, 2, count), np.sort(rng.uniform(0, 6000, count)).round(3)])
                 table[0, 0] = 130  # one out-of-range x per file
                 np.save(tmp_path / "DVSGesture" / split / user / f"{label}.npy", table)
                 written[(split, user, label)] = table

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spikestream.sources.events.event_array import EVENT_DTYPE, SensorSize, make_events
-from spikestream.sources.events.spif_udp import (
+from spikestream.sources.events.live.spif_udp import (
     MAX_EVENTS_PER_PACKET,
     decode_spif_words,
     encode_spif_words,

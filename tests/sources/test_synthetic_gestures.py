@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikestream.sources.events import synthetic_gestures as gestures
+from spikestream.sources.events.simulation import synthetic_gestures as gestures
 from spikestream.sources.events.event_array import EVENT_DTYPE
-from spikestream.sources.events.synthetic_gestures import (
+from spikestream.sources.events.simulation.synthetic_gestures import (
     GESTURE_CLASSES,
     GestureSimConfig,
     SyntheticGestures,
@@ -123,15 +123,21 @@ def test_air_drums_move_both_hands_and_air_guitar_strums_on_the_image_left() -> 
 
 
 def test_generation_time_per_sample_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
-    lines = []
+    """Simulation must stay cheap enough to draw fresh training gestures (1,650 per training) and
+    scale with the sensor: about 110 ms and 24 k events per 128x128 gesture, a quarter the events at 64x64."""
+    lines, per_sample = [], {}
     for name, config in (("128x128", GestureSimConfig()), ("64x64", GestureSimConfig(sensor_width=64, sensor_height=64))):
         simulate_gesture(0, 0, config)  # warm-up
         start = time.perf_counter()
         counts = [simulate_gesture(label, 1000 + label, config).size for label in range(11)]
         per_sample_ms = (time.perf_counter() - start) * 1000 / 11
         lines.append(f"synthetic gestures {name}: {per_sample_ms:.1f} ms/sample, {np.mean(counts):.0f} events/sample")
+        per_sample[name] = (per_sample_ms, float(np.mean(counts)))
     with capsys.disabled():
         print("\n" + "\n".join(lines))
+    assert per_sample["128x128"][0] < 1000, lines  # 2 slow shared cores: a tenfold margin
+    assert 5_000 < per_sample["128x128"][1] < 100_000, lines
+    assert 0.1 < per_sample["64x64"][1] / per_sample["128x128"][1] < 0.5, lines  # events scale with the pixel count
 
 
 def test_sample_recordings_match_their_sidecar() -> None:

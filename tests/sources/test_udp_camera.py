@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from spikestream.sources.events.event_array import EVENT_DTYPE, SensorSize, make_events
-from spikestream.sources.events.udp_camera import (
+from spikestream.sources.events.live.udp_camera import (
     AestreamUdpReceiver,
     CameraSpec,
     UdpEventReceiver,

@@ -1,0 +1,71 @@
+"""Segment decision (spoken words): one detection per event, decided on its whole evidence.
+
+A segment opens when the non-background mass of the window mean reaches ``on_threshold``; every
+step's class probabilities are kept while it lasts; when the background returns
+(``off_threshold``), ``max_active_ms`` passes or the stream ends (:meth:`SegmentDecision.close`),
+one detection is emitted with the class of largest summed evidence and, as score, that class's
+mean probability (emitted if ≥ ``min_score``). Slower than a threshold (it waits for the word to
+end) but it does not commit to the first syllables: "six" and "seven" start alike.
+
+The evidence is summed over the part of the segment between ``evidence_start_fraction`` and
+``evidence_end_fraction`` of its steps. A segment runs from the first syllables until the
+background has come back in the window mean; its last part is the readout decaying after the word,
+which training leaves unconstrained (see :mod:`spikestream.sources.step_targets`: targets are
+ignored from ``hold_ms`` to ``release_ms`` after the word), so audio checkpoints drop it. A segment
+still open when the stream ends has no such tail, so all of it is evidence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .window import Decision, StreamDecision
+
+
+class SegmentDecision(StreamDecision):
+    """Keeps an open segment's step probabilities and decides when it closes."""
+
+    def reset(self) -> None:
+        super().reset()
+        self._segment: list[np.ndarray] = []  # per-step probabilities of the open segment
+
+    def _step(self, step_probabilities: np.ndarray, mean: np.ndarray, now_us: int) -> Decision | None:
+        if self._active_since_us is None:
+            if self._in_refractory_time(now_us) or 1.0 - mean[0] < self.config.on_threshold:
+                return None
+            self._active_since_us = now_us
+            self._segment = []
+        self._segment.append(step_probabilities)
+        timed_out = now_us - self._active_since_us >= self.config.max_active_ms * 1000
+        if mean[0] < self.config.off_threshold and not timed_out:
+            return None
+        steps = len(self._segment)
+        last = max(1, steps - int((1.0 - self.config.evidence_end_fraction) * steps + 1e-9))
+        return self._decide(last, now_us)
+
+    def _decide(self, evidence_end_step: int, now_us: int) -> Decision | None:
+        """Close the open segment, deciding on its steps ``[start fraction, evidence_end_step)``."""
+        self._active_since_us = None
+        first = int(self.config.evidence_start_fraction * len(self._segment))
+        evidence_steps = np.asarray(self._segment[first : max(first + 1, evidence_end_step)])
+        self._segment = []
+        best = int(np.argmax(self.segment_evidence(evidence_steps)[1:])) + 1
+        score = float(evidence_steps[:, best].mean())
+        if score < self.config.min_score:
+            return None
+        self._last_fired_us = now_us
+        return Decision(best, score, now_us)
+
+    def close(self) -> list[Decision]:
+        """The stream ended inside a segment (a word at the very end of a file): decide on all of it."""
+        if self._active_since_us is None or not self._segment:
+            return []
+        decision = self._decide(len(self._segment), self.now_us)
+        return [decision] if decision is not None else []
+
+    def segment_evidence(self, probabilities: np.ndarray) -> np.ndarray:
+        """Evidence per class ``[K]`` from a segment's kept step probabilities ``[steps, K]``: their sum.
+
+        The detection takes the non-background class of most evidence (``bench/bench_decision_pooling.py``
+        compares other poolings by overriding this method)."""
+        return probabilities.sum(axis=0)

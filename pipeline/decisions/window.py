@@ -1,0 +1,127 @@
+"""What every classifier decision shares: its settings, the fired record, and the sliding window.
+
+The readout (logits ``[T, K]``, class 0 = background) is turned into probabilities and averaged
+over a sliding window of ``window_steps``. Silence and noise keep the background class on top, so
+they produce nothing. The kinds differ in when they fire: :mod:`.threshold` at the first crossing,
+:mod:`.segment` once the whole event has ended.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+DECISION_MODES = ("threshold", "segment")
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """Thresholds are probabilities in [0, 1]; times in ms (plain data, stored in checkpoints).
+
+    ``mode`` names the decision kind (see :data:`spikestream.pipeline.decisions.DECISION_KINDS`)."""
+
+    window_steps: int = 8
+    on_threshold: float = 0.6
+    off_threshold: float = 0.6
+    refractory_ms: float = 300.0
+    max_active_ms: float = 2000.0
+    allow_class_switch: bool = False
+    mode: str = "threshold"
+    min_score: float = 0.3
+    evidence_start_fraction: float = 0.0
+    evidence_end_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{spec.name} must be a finite number, got {value}")
+        if self.window_steps < 1:
+            raise ValueError(f"window_steps must be >= 1, got {self.window_steps}")
+        for name in ("on_threshold", "off_threshold"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.min_score <= 1.0:
+            raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
+        for name in ("refractory_ms", "max_active_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 ms, got {getattr(self, name)}")
+        if not 0.0 <= self.evidence_start_fraction < self.evidence_end_fraction <= 1.0:
+            raise ValueError(
+                "evidence fractions must satisfy 0 <= evidence_start_fraction < evidence_end_fraction <= 1, "
+                f"got {self.evidence_start_fraction} and {self.evidence_end_fraction}"
+            )
+        if self.mode not in DECISION_MODES:
+            raise ValueError(f"mode must be one of {', '.join(map(repr, DECISION_MODES))}, got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A fired decision: the class index, its probability score and the step's end time (µs)."""
+
+    class_index: int
+    score: float
+    time_us: int
+
+
+class StreamDecision:
+    """Sliding window of class probabilities over the last ``window_steps`` steps; state only.
+
+    Subclasses implement :meth:`_step` (one step's probabilities ``[K]`` and the window mean ``[K]``
+    → a decision or ``None``) and may override :meth:`close`."""
+
+    def __init__(self, config: DecisionConfig, n_classes: int, step_us: int) -> None:
+        self.config = config
+        self.n_classes = n_classes
+        self.step_us = step_us
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: the window starts in background."""
+        self._window = np.zeros((self.config.window_steps, self.n_classes), dtype=np.float64)
+        self._window[:, 0] = 1.0
+        self._window_sum = self._window.sum(axis=0)
+        self._cursor = 0
+        self._steps_seen = 0
+        self._active_since_us: int | None = None
+        self._last_fired_us: int | None = None
+
+    @property
+    def now_us(self) -> int:
+        """Stream time (µs) at the end of the last step seen."""
+        return self._steps_seen * self.step_us
+
+    def reset_after_gap(self, skipped_steps: int) -> None:
+        """Start over after ``skipped_steps`` steps that were not computed (a gap in the input); the
+        clock keeps running, so later decisions keep their stream times."""
+        steps_seen = self._steps_seen + int(skipped_steps)
+        self.reset()
+        self._steps_seen = steps_seen
+
+    def update(self, logits: torch.Tensor | np.ndarray) -> list[Decision]:
+        """Feed readout steps ``[T, K]`` (batch of one stream); returns the decisions fired in them."""
+        probabilities = torch.softmax(torch.as_tensor(logits, dtype=torch.float32), dim=-1).double().numpy()
+        fired = []
+        window_steps = self.config.window_steps
+        for step_probabilities in probabilities.reshape(-1, self.n_classes):
+            self._window_sum += step_probabilities - self._window[self._cursor]
+            self._window[self._cursor] = step_probabilities
+            self._cursor = (self._cursor + 1) % window_steps
+            self._steps_seen += 1
+            decision = self._step(step_probabilities, self._window_sum / window_steps, self.now_us)
+            if decision is not None:
+                fired.append(decision)
+        return fired
+
+    def _step(self, step_probabilities: np.ndarray, mean: np.ndarray, now_us: int) -> Decision | None:
+        raise NotImplementedError
+
+    def _in_refractory_time(self, now_us: int) -> bool:
+        return self._last_fired_us is not None and now_us - self._last_fired_us < self.config.refractory_ms * 1000
+
+    def close(self) -> list[Decision]:
+        """End of the stream: decisions of an event still open (none for a threshold decision)."""
+        return []

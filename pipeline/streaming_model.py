@@ -1,0 +1,118 @@
+"""The streaming model step: front end → network (persistent state) → decision, for one stream.
+
+:class:`StreamingModel` drives any network that follows the ``forward(x_seq, state) -> (y_seq,
+state)`` contract: it is called on the few steps each chunk yields with its state passed back, so no
+window is ever recomputed. :func:`make_streaming_model` builds one from a checkpoint: the front end
+it was trained with (through ``sources``), the network (through ``models``) and the decision kind
+it names (through :mod:`.decisions`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import torch
+
+from ..models.checkpoint import LoadedModel
+from ..sources.audio.front_end import AudioFrontEnd, AudioFrontEndConfig
+from ..sources.chunk import Chunk
+from ..sources.events.front_end.framing import EventFrontEndConfig
+from ..sources.events.front_end.streaming import EventFrontEnd
+from .decisions import DecisionConfig, StreamDecision, make_decision
+from .detection import Detection
+
+
+class FrontEnd(Protocol):
+    """What the runtime needs of a front end (audio or events); steps are ``[T, 1, ...]`` tensors."""
+
+    step_us: int
+
+    def push(self, payload: Any) -> torch.Tensor: ...
+
+    def advance_to(self, t_us: int) -> torch.Tensor: ...
+
+    def skip_to(self, t_us: int) -> tuple[torch.Tensor, int]: ...
+
+    def flush(self) -> torch.Tensor: ...
+
+
+def build_front_end(front_end_config: dict) -> FrontEnd:
+    """The streaming front end a checkpoint was trained with (audio MFCC or event framing)."""
+    kind = front_end_config.get("kind")
+    if kind == "audio":
+        return AudioFrontEnd(AudioFrontEndConfig.from_dict(front_end_config))
+    if kind == "events":
+        return EventFrontEnd(EventFrontEndConfig.from_dict(front_end_config))
+    raise ValueError(f"checkpoint front end kind {kind!r} is unknown; expected 'audio' or 'events'")
+
+
+def decision_config(loaded: LoadedModel, overrides: dict | None = None) -> DecisionConfig:
+    """The checkpoint's default decision settings, with overrides (``None`` values ignored) applied."""
+    values = dict(loaded.config.get("decision", {}))
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    return DecisionConfig(**values)
+
+
+class StreamingModel:
+    """Front end + network + persistent state + decision for one stream; holds no signal processing.
+
+    ``process(chunk)`` returns the detections its steps fired; ``finish()`` flushes the front end and
+    closes the decision at the end of the stream (a word still open is reported)."""
+
+    def __init__(self, loaded: LoadedModel, front_end: FrontEnd, decision: StreamDecision, source_name: str) -> None:
+        self.network = loaded.model.eval()
+        self.labels = loaded.labels
+        self.front_end = front_end
+        self.decision = decision
+        self.source_name = source_name
+        self.state: Any = None
+        self.steps = 0
+        self.gaps = 0
+
+    def _run_steps(self, steps: torch.Tensor, available_ns: int) -> list[Detection]:
+        if steps.shape[0] == 0:
+            return []
+        with torch.no_grad():
+            outputs, self.state = self.network(steps, self.state)
+        self.steps += steps.shape[0]
+        return self._detections(self.decision.update(outputs[:, 0]), available_ns)
+
+    def _detections(self, decisions: list, available_ns: int) -> list[Detection]:
+        latency_ms = (time.monotonic_ns() - available_ns) / 1e6 if available_ns else 0.0
+        return [Detection(d.time_us, self.labels[d.class_index], d.score, self.source_name, latency_ms) for d in decisions]
+
+    def process(self, chunk: Chunk) -> list[Detection]:
+        """The chunk's payload through the front end and the network; its time span is complete, so
+        bins ending by ``chunk.end_us`` are closed even when no input came (live cameras)."""
+        if chunk.gap:
+            return self._skip_gap(chunk)
+        steps = self.front_end.push(chunk.payload)
+        closed = self.front_end.advance_to(chunk.end_us)
+        if closed.shape[0]:
+            steps = torch.cat([steps, closed]) if steps.shape[0] else closed
+        return self._run_steps(steps, chunk.available_ns)
+
+    def _skip_gap(self, chunk: Chunk) -> list[Detection]:
+        """A long stretch without input: close what is open, then move the clock over the gap without
+        computing its empty steps; the network starts again from rest (its state is reset)."""
+        closed = self.front_end.advance_to(chunk.start_us)
+        last_bin, skipped_steps = self.front_end.skip_to(chunk.end_us)
+        detections = self._run_steps(torch.cat([closed, last_bin]), chunk.available_ns)
+        detections += self._detections(self.decision.close(), chunk.available_ns)
+        self.decision.reset_after_gap(skipped_steps)
+        self.state = None
+        self.gaps += 1
+        return detections
+
+    def finish(self) -> list[Detection]:
+        now_ns = time.monotonic_ns()
+        detections = self._run_steps(self.front_end.flush(), now_ns)
+        return detections + self._detections(self.decision.close(), now_ns)
+
+
+def make_streaming_model(loaded: LoadedModel, source_name: str, decision_overrides: dict | None = None) -> StreamingModel:
+    """A checkpoint's front end, network and decision (with overrides) as one streaming model."""
+    front_end = build_front_end(loaded.config["front_end"])
+    decision = make_decision(decision_config(loaded, decision_overrides), len(loaded.labels), front_end.step_us)
+    return StreamingModel(loaded, front_end, decision, source_name)

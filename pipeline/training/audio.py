@@ -1,0 +1,192 @@
+"""Training runner for streaming audio classifiers (``spikestream train audio``).
+
+Data: a folder of labelled clips (FSDD file names or one sub-folder per label). With FSDD-style
+takes, takes 0–4 are held back (official test split) and never used for training or for the
+normalisation statistics. Every epoch draws new augmented canvases (see
+:mod:`spikestream.sources.audio.training_examples`) and trains the Norse conv SNN with
+backpropagation through time (SuperSpike surrogate gradient) on per-step targets.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ...models.checkpoint import load_checkpoint, save_checkpoint
+from ...models.conv_snn import ConvSNNClassifier, ConvSNNConfig
+from ...sources.audio.audio_file import read_audio
+from ...sources.audio.front_end import AudioFrontEndConfig, features_to_steps, remove_dc
+from ...sources.labelled_clips import list_labelled_clips, sorted_labels, split_by_take
+from ...sources.audio.mfcc import MfccConfig, StreamingMfcc
+from ...sources.audio.training_examples import CanvasConfig, make_example
+from ...sources.step_targets import BACKGROUND_LABEL
+from ...sources.spike_encoding import EncoderConfig, SpikeEncoder
+from ..decisions import DecisionConfig
+from .loop import held_out_accuracy, train_epoch
+
+# spoken words: one detection per word, decided on the word's evidence without the readout's decaying tail
+# (evidence_end_fraction chosen on a speaker left out of training: bench/bench_unseen_speaker.py; see pipeline/decision.py)
+AUDIO_DECISION = DecisionConfig(
+    mode="segment", window_steps=8, on_threshold=0.5, off_threshold=0.6, refractory_ms=200.0, min_score=0.15, evidence_end_fraction=0.75
+)
+
+
+@dataclass
+class AudioTrainingSettings:
+    """Hyper-parameters of ``spikestream train audio`` (all recorded in the checkpoint)."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 2.5e-3
+    seed: int = 0
+    encoder: str = "direct"
+    channels: tuple[int, ...] = (24, 32, 48)
+    kernel_size: int = 3
+    kernel_t: tuple[int, ...] = (5, 5, 5)
+    dilation_t: tuple[int, ...] = (1, 3, 6)
+    hidden: int = 128
+    readout_tau_mem_ms: float = 40.0
+    background_weight: float = 0.1
+    recurrent: bool = False
+    mfcc: MfccConfig = field(default_factory=MfccConfig)
+    canvas: CanvasConfig = field(default_factory=CanvasConfig)
+    threads: int = 2
+    init_from: str | None = None  # continue training a checkpoint (its front end and weights)
+    extra_data: tuple[str, ...] = ()  # folders whose clips all train (e.g. extra speakers); none held back
+    dc_cutoff_hz: float | None = None  # DC blocker ahead of the MFCC (None: off, or as --init-from has it)
+
+
+def clip_features(samples: np.ndarray, mfcc_config: MfccConfig) -> np.ndarray:
+    """Whole-clip MFCCs through the same streaming code the pipeline runs, ``[frames, n_mfcc]``."""
+    stream = StreamingMfcc(mfcc_config)
+    return np.concatenate([stream.push(samples), stream.flush()])
+
+
+def feature_statistics(clips: list[np.ndarray], mfcc_config: MfccConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coefficient mean and std over all frames of the (clean) training clips."""
+    frames = np.concatenate([clip_features(clip, mfcc_config) for clip in clips])
+    return frames.mean(axis=0), frames.std(axis=0) + 1e-3
+
+
+def build_batch(
+    examples: list[tuple[np.ndarray, np.ndarray]], front_end: AudioFrontEndConfig, encoder: SpikeEncoder
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Canvases → spike steps ``[T, B, C, F]`` and targets ``[T, B]`` (repeated per sub-step)."""
+    steps, targets = [], []
+    for canvas, frame_targets in examples:
+        steps.append(features_to_steps(clip_features(remove_dc(canvas, front_end), front_end.mfcc), front_end, encoder))
+        targets.append(torch.from_numpy(frame_targets).repeat_interleave(front_end.encoder.steps_per_frame))
+    return torch.cat(steps, dim=1), torch.stack(targets, dim=1)
+
+
+def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTrainingSettings, name: str | None = None) -> dict:
+    """Train, save a checkpoint into ``out_dir`` and return its training metrics."""
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    clips = list_labelled_clips(data_dir)
+    train_clips, held_clips = split_by_take(clips)
+    if not held_clips:  # no take numbers: hold back every 10th clip
+        held_clips, train_clips = train_clips[::10], [c for i, c in enumerate(train_clips) if i % 10]
+    labels = [BACKGROUND_LABEL] + sorted_labels(clips)
+    extra_clip_count = 0
+    for folder in settings.extra_data:
+        extra = list_labelled_clips(folder)
+        unknown = sorted(set(sorted_labels(extra)) - set(labels))
+        if unknown:
+            raise ValueError(f"--extra-data {folder}: labels {unknown} are not among the training data's {labels[1:]}")
+        train_clips = train_clips + extra
+        extra_clip_count += len(extra)
+    initial = load_checkpoint(settings.init_from) if settings.init_from else None
+    if initial is not None and initial.labels != labels:  # checked before any audio is read
+        raise ValueError(f"--init-from {settings.init_from}: its labels {initial.labels} differ from the data's {labels}")
+    index = {label: i for i, label in enumerate(labels)}
+    rate = settings.mfcc.sample_rate_hz
+    print(
+        f"train audio: {len(train_clips)} training clips ({len(settings.extra_data)} extra folder(s)), {len(held_clips)} held back, labels {labels[1:]}",
+        file=sys.stderr,
+    )
+    train_audio_clips = [read_audio(clip.path, rate) for clip in tqdm(train_clips, desc="reading clips", file=sys.stderr)]
+    held_audio_clips = [read_audio(clip.path, rate) for clip in held_clips]
+    if initial is not None:
+        front_end = AudioFrontEndConfig.from_dict(initial.config["front_end"])
+        if settings.dc_cutoff_hz is not None:  # the fine-tune learns the blocked features; statistics kept
+            front_end = replace(front_end, dc_cutoff_hz=settings.dc_cutoff_hz)
+    else:
+        no_dc = AudioFrontEndConfig(mfcc=settings.mfcc, dc_cutoff_hz=settings.dc_cutoff_hz)
+        mean, std = feature_statistics([remove_dc(clip, no_dc) for clip in train_audio_clips], settings.mfcc)
+        front_end = AudioFrontEndConfig(
+            mfcc=settings.mfcc,
+            encoder=EncoderConfig(name=settings.encoder, steps_per_frame=1 if settings.encoder in ("direct", "delta") else 4),
+            feature_mean=tuple(float(v) for v in mean),
+            feature_std=tuple(float(v) for v in std),
+            dc_cutoff_hz=settings.dc_cutoff_hz,
+        )
+    encoder = SpikeEncoder(front_end.encoder, settings.mfcc.hop_ms / 1000.0, seed=settings.seed)
+    model = ConvSNNClassifier(
+        ConvSNNConfig(
+            input_shape=front_end.input_shape,
+            n_classes=len(labels),
+            channels=tuple(settings.channels),
+            kernel_size=settings.kernel_size,
+            kernel_t=tuple(settings.kernel_t),
+            dilation_t=tuple(settings.dilation_t),
+            hidden=settings.hidden,
+            recurrent=settings.recurrent,
+            readout_tau_mem_ms=settings.readout_tau_mem_ms,
+            step_ms=front_end.step_us / 1000.0,
+        )
+    )
+    if initial is not None:
+        model = initial.model
+    held_rng = np.random.default_rng(10_000 + settings.seed)
+    held_examples = [make_example(a, index[c.label], rate, settings.mfcc.hop_length, settings.canvas, held_rng) for a, c in zip(held_audio_clips, held_clips)]
+    held_batches = [build_batch(held_examples[i : i + 128], front_end, encoder) for i in range(0, len(held_examples), 128)]
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
+    batches_per_epoch = -(-len(train_clips) // settings.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch)
+    history = []
+    started = time.time()
+    for epoch in range(settings.epochs):
+        order = rng.permutation(len(train_clips))
+        def batches():
+            for batch_index in range(batches_per_epoch):
+                members = order[batch_index * settings.batch_size : (batch_index + 1) * settings.batch_size]
+                examples = []
+                for member in members:
+                    clip = None if rng.random() < settings.canvas.background_only_probability else train_audio_clips[member]
+                    examples.append(make_example(clip, index[train_clips[member].label], rate, settings.mfcc.hop_length, settings.canvas, rng))
+                yield build_batch(examples, front_end, encoder)
+
+        loss = train_epoch(model, optimiser, scheduler, batches(), batches_per_epoch, settings.background_weight, f"epoch {epoch + 1}/{settings.epochs}")
+        accuracy = held_out_accuracy(model, held_batches)
+        history.append({"epoch": epoch + 1, "loss": loss, "held_out_clip_accuracy": accuracy})
+        print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out clip accuracy {accuracy:.4f}", file=sys.stderr)
+    config = {
+        "name": name or Path(out_dir).name,
+        "task": "audio-classifier",
+        "labels": labels,
+        "front_end": front_end.to_dict(),
+        "decision": asdict(AUDIO_DECISION),
+        "training": {
+            "data": str(data_dir),
+            "train_clips": len(train_clips),
+            "extra_train_clips": extra_clip_count,
+            "held_out_clips": len(held_clips),
+            "train_files": sorted(str(clip.path) for clip in train_clips),
+            "held_out_files": sorted(str(clip.path) for clip in held_clips),
+            "settings": json.loads(json.dumps(asdict(settings))),
+            "history": history,
+            "seconds": round(time.time() - started, 1),
+            "command": "spikestream " + " ".join(sys.argv[1:]) if sys.argv and "spikestream" in sys.argv[0] else None,
+        },
+    }
+    save_checkpoint(out_dir, model.eval(), config)
+    return config["training"]
