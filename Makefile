@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: run test test-slow bench setup clean
+.PHONY: run test test-slow lint bench setup clean
 
 setup: $(READY)
 
@@ -23,7 +23,11 @@ test: $(READY)
 test-slow: $(READY)
 	$(BIN)/python -m pytest -m slow
 
-bench: $(READY)
+lint: $(READY)
+	$(BIN)/ruff check pipeline sources models tests bench recordings
+	$(BIN)/ruff format --check pipeline sources models tests bench recordings
+
+bench: $(READY)  # every benchmark that needs no training; the training ones are run by name (README)
 	$(BIN)/python bench/run_all.py
 
 clean:

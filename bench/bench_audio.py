@@ -30,8 +30,8 @@ import soxr
 import torch
 
 from spikestream.models.checkpoint import load_checkpoint
-from spikestream.pipeline.training.evaluate import evaluation_clips, stream_clip
 from spikestream.pipeline.inputs import AUDIO_BLOCK_MS
+from spikestream.pipeline.training.evaluate import evaluation_clips, stream_clip
 from spikestream.sources.audio.audio_file import read_audio
 from spikestream.sources.audio.mfcc import MfccConfig, StreamingMfcc
 
@@ -64,8 +64,13 @@ def bench_mfcc(audio: np.ndarray, config: MfccConfig, window_s: float = 1.0) -> 
     def recompute():
         for k in range(hops):
             librosa.feature.mfcc(
-                y=signal[(k + 1) * hop : window + (k + 1) * hop], sr=config.sample_rate_hz, n_mfcc=config.n_mfcc,
-                n_fft=config.n_fft, hop_length=hop, n_mels=config.n_mels, fmin=config.fmin_hz,
+                y=signal[(k + 1) * hop : window + (k + 1) * hop],
+                sr=config.sample_rate_hz,
+                n_mfcc=config.n_mfcc,
+                n_fft=config.n_fft,
+                hop_length=hop,
+                n_mels=config.n_mels,
+                fmin=config.fmin_hz,
             )
 
     stream_s, recompute_s = best_of(3, streaming), best_of(3, recompute)
@@ -87,21 +92,25 @@ def bench_stateful_model(model: torch.nn.Module, input_shape: tuple[int, ...], s
         with torch.no_grad():
             _, state = model(x[:window_steps])
 
-            def stateful():
+            def stateful(state=state, x=x, window_steps=window_steps):
                 s = state
                 for k in range(hops):
                     _, s = model(x[window_steps + k : window_steps + k + 1], s)
 
-            def rerun():
+            def rerun(x=x, window_steps=window_steps):
                 for k in range(hops):
                     model(x[k + 1 : window_steps + k + 1])
 
             stateful_s, rerun_s = best_of(3, stateful), best_of(2, rerun)
-        rows.append({
-            "window_s": window_s, "window_steps": window_steps,
-            "stateful_ms_per_hop": stateful_s / hops * 1e3, "rerun_window_ms_per_hop": rerun_s / hops * 1e3,
-            "speedup": rerun_s / stateful_s,
-        })
+        rows.append(
+            {
+                "window_s": window_s,
+                "window_steps": window_steps,
+                "stateful_ms_per_hop": stateful_s / hops * 1e3,
+                "rerun_window_ms_per_hop": rerun_s / hops * 1e3,
+                "speedup": rerun_s / stateful_s,
+            }
+        )
     return rows
 
 
@@ -131,9 +140,12 @@ def bench_live_path(loaded, clips) -> dict:
         "real_time_factor": processing_s / stream_s,
         "times_faster_than_real_time": stream_s / processing_s,
         "latency_end_of_utterance_to_detection_ms": {
-            "p50": float(np.percentile(latencies, 50)), "p90": float(np.percentile(latencies, 90)),
-            "p99": float(np.percentile(latencies, 99)), "min": float(latencies.min()),
-            "note": "utterance end -> end of the audio block holding the step that fired (segment decision: when the background returns) + processing delay",
+            "p50": float(np.percentile(latencies, 50)),
+            "p90": float(np.percentile(latencies, 90)),
+            "p99": float(np.percentile(latencies, 99)),
+            "min": float(latencies.min()),
+            "note": "utterance end -> end of the audio block holding the step that fired "
+            "(segment decision: when the background returns) + processing delay",
         },
         "processing_delay_ms_p50": float(np.percentile(processing_delays_ms, 50)),
         "processing_delay_ms_p99": float(np.percentile(processing_delays_ms, 99)),
@@ -142,9 +154,15 @@ def bench_live_path(loaded, clips) -> dict:
 
 def peak_rss_mib(command: list[str], env: dict | None = None) -> dict:
     """Max RSS of a subprocess via ``wait4`` resource usage."""
-    process = subprocess.Popen(command, cwd=REPO, env=dict(os.environ, **(env or {})), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, cwd=REPO, env=dict(os.environ, **(env or {})), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(process.pid, 0)
-    return {"command": " ".join(command[2:]), "exit_status": os.waitstatus_to_exitcode(status), "peak_rss_mib": usage.ru_maxrss / 1024}
+    return {
+        "command": " ".join(command[2:]),
+        "exit_status": os.waitstatus_to_exitcode(status),
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+    }
 
 
 def bench_memory() -> list[dict]:
@@ -158,7 +176,12 @@ def bench_memory() -> list[dict]:
         (Path(home) / ".asoundrc").write_text(
             f'pcm.!default {{\n type file\n slave.pcm "null"\n file "/dev/null"\n infile "{raw}"\n format "raw"\n}}\n'
         )
-        rows.append(peak_rss_mib(cli + ["listen", "--device-rate", "16000", "--seconds", "15", "--buffer-seconds", "20", "--quiet"], {"HOME": home}))
+        rows.append(
+            peak_rss_mib(
+                cli + ["listen", "--device-rate", "16000", "--seconds", "15", "--buffer-seconds", "20", "--quiet"],
+                {"HOME": home},
+            )
+        )
     return rows
 
 
@@ -170,10 +193,18 @@ def main() -> None:
     audio = read_audio(FSDD / "7_jackson_32.wav", config.sample_rate_hz)
     clips = evaluation_clips(FSDD, "test")
     results = {
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-                    "torch": torch.__version__, "librosa": librosa.__version__, "platform": platform.platform()},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "librosa": librosa.__version__,
+            "platform": platform.platform(),
+        },
         "streaming_mfcc_vs_librosa_recompute": bench_mfcc(audio, config),
-        "stateful_snn_vs_rerun_window": bench_stateful_model(loaded.model, tuple(loaded.model.config.input_shape), loaded.model.config.step_ms),
+        "stateful_snn_vs_rerun_window": bench_stateful_model(
+            loaded.model, tuple(loaded.model.config.input_shape), loaded.model.config.step_ms
+        ),
         "live_path": bench_live_path(loaded, clips),
         "peak_memory": bench_memory(),
     }

@@ -88,7 +88,14 @@ def readouts(loaded: LoadedModel, clips: list[LabelledClip]) -> list[np.ndarray]
     return kept
 
 
-def accuracy(readout_per_clip: list[np.ndarray], clips: list[LabelledClip], labels: list[str], decision_class, config: DecisionConfig, step_us: int) -> float:
+def accuracy(
+    readout_per_clip: list[np.ndarray],
+    clips: list[LabelledClip],
+    labels: list[str],
+    decision_class,
+    config: DecisionConfig,
+    step_us: int,
+) -> float:
     """First detection's label against the clip's label (no detection counts as wrong)."""
     correct = 0
     for readout, clip in zip(readout_per_clip, clips):
@@ -116,12 +123,14 @@ def main() -> None:
         clips = evaluation_clips(args.work / f"only-{speaker}", "all")
         kept = readouts(model, clips)
         tables[f"unseen {speaker} ({len(clips)} clips, model without {speaker})"] = {
-            name: accuracy(kept, clips, model.labels, decision_class, config, step_us) for name, (decision_class, config) in poolings(shipped_decision).items()
+            name: accuracy(kept, clips, model.labels, decision_class, config, step_us)
+            for name, (decision_class, config) in poolings(shipped_decision).items()
         }
     test_clips = evaluation_clips(FSDD, "test")
     kept = readouts(shipped, test_clips)
     tables[f"shipped fsdd-digits on the FSDD test takes ({len(test_clips)} clips; information only)"] = {
-        name: accuracy(kept, test_clips, shipped.labels, decision_class, config, step_us) for name, (decision_class, config) in poolings(shipped_decision).items()
+        name: accuracy(kept, test_clips, shipped.labels, decision_class, config, step_us)
+        for name, (decision_class, config) in poolings(shipped_decision).items()
     }
     results = {"recipe": args.recipe, "shipped_decision": asdict(shipped_decision), "accuracy": tables}
     RESULTS.mkdir(parents=True, exist_ok=True)

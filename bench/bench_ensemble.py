@@ -62,7 +62,12 @@ def main() -> None:
     for row in rows.values():
         row["live_cost_vs_first_member"] = row["live_real_time_factor"] / reference
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ensemble.json").write_text(json.dumps({"fsdd_test_clips": len(fsdd_clips), "unheard_voice_clips": len(voice_clips), "models": rows}, indent=2) + "\n")
+    (RESULTS / "ensemble.json").write_text(
+        json.dumps(
+            {"fsdd_test_clips": len(fsdd_clips), "unheard_voice_clips": len(voice_clips), "models": rows}, indent=2
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

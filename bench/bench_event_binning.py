@@ -20,8 +20,8 @@ the timing; then each side is warmed up once and timed as the best of alternatin
 Also per case: the NumPy fallback (numba disabled) and, for whole recordings, ``float32_alloc_floor``:
 the time to get the same float32 output as fresh zeroed memory and touch each page once (every page
 of these frames holds an event); no binner that returns a fresh float32 array beats it, so
-``tonic / floor`` bounds the ratio. The numba kernel's first call (JIT compile) is timed in fresh processes, excluded from the
-throughputs, and reported: cold (empty cache) and from the on-disk cache.
+``tonic / floor`` bounds the ratio. The numba kernel's first call (JIT compile) is timed in fresh
+processes, excluded from the throughputs, and reported: cold (empty cache) and from the on-disk cache.
 
 Times are the best of several runs (other processes share this machine). Writes
 ``bench/results/event_binning.json``. Run: ``.venv/bin/python bench/bench_event_binning.py`` (< 90 s).
@@ -45,9 +45,14 @@ import expelliarmus
 import numpy as np
 import tonic
 
-from spikestream.sources.events.front_end import binning_kernel
 from spikestream.sources.events.event_array import SensorSize, make_events
-from spikestream.sources.events.front_end.framing import EventFrontEndConfig, FrameEvents, StreamingEventFramer, bin_events
+from spikestream.sources.events.front_end import binning_kernel
+from spikestream.sources.events.front_end.framing import (
+    EventFrontEndConfig,
+    FrameEvents,
+    StreamingEventFramer,
+    bin_events,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDING = REPO.parent / "shared" / "data" / "dvs" / "evt3_sample.raw"
@@ -58,7 +63,9 @@ CHUNK_EVENTS = 4096
 GOAL_RATIO = 10.0
 
 
-def interleaved_best(rounds: int, functions: dict[str, Callable[[], object]], repeats: dict[str, int]) -> dict[str, float]:
+def interleaved_best(
+    rounds: int, functions: dict[str, Callable[[], object]], repeats: dict[str, int]
+) -> dict[str, float]:
     """Best time (s) of each function over ``rounds`` alternating rounds (``repeats[name]`` calls per
     round), so load from other processes on the machine hits all sides alike."""
     best = dict.fromkeys(functions, math.inf)
@@ -106,8 +113,14 @@ def jit_first_call_seconds() -> dict[str, float]:
     """First ``bin_events`` call in fresh processes: compiling into an empty cache, then loading it."""
     with tempfile.TemporaryDirectory() as cache_dir:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
-        runs = [float(subprocess.run([sys.executable, "-c", JIT_PROBE], env=env, check=True, capture_output=True, text=True).stdout)
-                for _ in range(2)]
+        runs = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", JIT_PROBE], env=env, check=True, capture_output=True, text=True
+                ).stdout
+            )
+            for _ in range(2)
+        ]
     return {"jit_compile_first_call_seconds": round(runs[0], 3), "cached_first_call_seconds": round(runs[1], 3)}
 
 
@@ -139,7 +152,9 @@ def stream(framer: StreamingEventFramer, events: np.ndarray, consume) -> int:
     return frame_count + len(frames)
 
 
-def summary(name: str, events: int, times: dict[str, float], ours_label: str, shape: tuple[int, ...], note: str) -> dict:
+def summary(
+    name: str, events: int, times: dict[str, float], ours_label: str, shape: tuple[int, ...], note: str
+) -> dict:
     ours_s, tonic_s, numpy_s = times["ours"], times["tonic"], times["ours_numpy_fallback"]
     floor_s = float32_alloc_floor(shape) if ours_label != "StreamingEventFramer" else None
     result = {
@@ -170,7 +185,9 @@ def summary(name: str, events: int, times: dict[str, float], ours_label: str, sh
 
 def bench_whole_recording(events: np.ndarray, bin_us: int, downsample_factor: int, rounds: int) -> dict:
     """One call over the whole recording: ``bin_events`` (or ``FrameEvents`` when pooling) vs ``ToFrame``."""
-    config = EventFrontEndConfig(SENSOR.width, SENSOR.height, bin_ms=bin_us / 1000, downsample_factor=downsample_factor, output_mode="counts")
+    config = EventFrontEndConfig(
+        SENSOR.width, SENSOR.height, bin_ms=bin_us / 1000, downsample_factor=downsample_factor, output_mode="counts"
+    )
     _, height, width = config.output_shape
     pooled = make_events(events["x"] // downsample_factor, events["y"] // downsample_factor, events["t"], events["p"])
     to_frame = tonic.transforms.ToFrame(sensor_size=(width, height, 2), time_window=bin_us, include_incomplete=True)
@@ -196,20 +213,22 @@ def bench_whole_recording(events: np.ndarray, bin_us: int, downsample_factor: in
 
 def bench_streaming(events: np.ndarray, bin_us: int, downsample_factor: int, rounds: int) -> dict:
     """``StreamingEventFramer`` fed live-sized chunks, frames consumed and dropped, vs ``ToFrame``."""
-    config = EventFrontEndConfig(SENSOR.width, SENSOR.height, bin_ms=bin_us / 1000, downsample_factor=downsample_factor, output_mode="counts")
+    config = EventFrontEndConfig(
+        SENSOR.width, SENSOR.height, bin_ms=bin_us / 1000, downsample_factor=downsample_factor, output_mode="counts"
+    )
     pooled = make_events(events["x"] // downsample_factor, events["y"] // downsample_factor, events["t"], events["p"])
     _, height, width = config.output_shape
     to_frame = tonic.transforms.ToFrame(sensor_size=(width, height, 2), time_window=bin_us, include_incomplete=True)
     expected = to_frame(pooled)
 
-    def check(frames: np.ndarray, first: int) -> None:
+    def check(frames: np.ndarray, first: int, expected: np.ndarray = expected) -> None:
         assert np.array_equal(frames, expected[first : first + len(frames)]), "framer and ToFrame disagree"
 
     frame_count = stream(StreamingEventFramer(config), events, check)
     assert frame_count == len(expected), (frame_count, len(expected))
     with numpy_fallback():
         assert stream(StreamingEventFramer(config), events, check) == len(expected)
-    del expected
+    del check, expected
 
     def ours() -> int:
         return stream(StreamingEventFramer(config), events, lambda frames, first: None)
@@ -218,11 +237,15 @@ def bench_streaming(events: np.ndarray, bin_us: int, downsample_factor: int, rou
     with numpy_fallback():
         times |= interleaved_best(2, {"ours_numpy_fallback": ours}, {})
     name = "streaming_full_sensor" if downsample_factor == 1 else f"streaming_downsample{downsample_factor}"
-    note = (f"{CHUNK_EVENTS}-event chunks, [{frame_count}, 2, {height}, {width}] frames consumed as emitted and dropped "
-            "(each is a fresh array; the framer reuses none)")
+    note = (
+        f"{CHUNK_EVENTS}-event chunks, [{frame_count}, 2, {height}, {width}] frames consumed as emitted and dropped "
+        "(each is a fresh array; the framer reuses none)"
+    )
     if downsample_factor > 1:
         note += "; the framer pools raw events itself, tonic gets pre-pooled events (pooling not timed)"
-    return summary(f"{name}_{bin_us // 1000}ms", len(events), times, "StreamingEventFramer", (frame_count, 2, height, width), note)
+    return summary(
+        f"{name}_{bin_us // 1000}ms", len(events), times, "StreamingEventFramer", (frame_count, 2, height, width), note
+    )
 
 
 def cpu_model() -> str:
@@ -240,7 +263,10 @@ def main() -> None:
     jit = jit_first_call_seconds() if binning_kernel.frame_block_numba is not None else {}
     print(f"numba kernel first call: {jit}")
     events = load_tiled_events()
-    print(f"{len(events):,} events over {(int(events['t'][-1]) - int(events['t'][0])) / 1e6:.2f} s, {SENSOR.width}x{SENSOR.height}")
+    print(
+        f"{len(events):,} events over {(int(events['t'][-1]) - int(events['t'][0])) / 1e6:.2f} s, "
+        f"{SENSOR.width}x{SENSOR.height}"
+    )
     cases = [
         bench_whole_recording(events, 50_000, downsample_factor=1, rounds=4),
         bench_whole_recording(events, 10_000, downsample_factor=1, rounds=3),
@@ -267,7 +293,7 @@ def main() -> None:
         "kernel": "numba" if binning_kernel.frame_block_numba is not None else "numpy",
         "jit": jit,
         "timing": "best of alternating rounds (tonic once, ours 3 times per round) after a warm-up call of each; "
-                  "JIT compile excluded (it happens in the equality check before) and reported under 'jit'",
+        "JIT compile excluded (it happens in the equality check before) and reported under 'jit'",
         "cases": cases,
         "min_speedup": min(ratios),
         "max_speedup": max(ratios),
@@ -277,7 +303,10 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "event_binning.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"speedup {min(ratios)}x .. {max(ratios)}x; wrote {RESULTS / 'event_binning.json'} in {result['bench_seconds']} s")
+    print(
+        f"speedup {min(ratios)}x .. {max(ratios)}x; "
+        f"wrote {RESULTS / 'event_binning.json'} in {result['bench_seconds']} s"
+    )
 
 
 if __name__ == "__main__":

@@ -64,11 +64,17 @@ def bench_replay() -> list[dict]:
     for name in ("sample.aedat4", "evt3_sample.raw", "sample_ncars.dat", "sample_nmnist.bin"):
         events, reader_s = read_only_seconds(DVS / name)
         total_s = pipeline_seconds(DVS / name)
-        rows.append({
-            "recording": name, "events": events,
-            "pipeline_events_per_s": events / total_s, "reader_only_events_per_s": events / reader_s,
-            "pipeline_seconds": total_s, "reader_seconds": reader_s, "pipeline_cost_ratio": total_s / reader_s,
-        })
+        rows.append(
+            {
+                "recording": name,
+                "events": events,
+                "pipeline_events_per_s": events / total_s,
+                "reader_only_events_per_s": events / reader_s,
+                "pipeline_seconds": total_s,
+                "reader_seconds": reader_s,
+                "pipeline_cost_ratio": total_s / reader_s,
+            }
+        )
     return rows
 
 
@@ -82,11 +88,19 @@ def bench_live(speed: float) -> dict:
     port = free_port()
     listener = subprocess.Popen(
         CLI + ["listen", "--camera", f"udp://127.0.0.1:{port}", "--idle-timeout", "1.5", "--jsonl", "-"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     while "listening to" not in (listener.stderr.readline() or "listening to"):
         pass
-    sender = subprocess.run(CLI + ["send", str(SEQUENCE), "--sensor", "128x128", "--udp", f"127.0.0.1:{port}", "--speed", str(speed)], cwd=REPO, capture_output=True, text=True)
+    sender = subprocess.run(
+        CLI + ["send", str(SEQUENCE), "--sensor", "128x128", "--udp", f"127.0.0.1:{port}", "--speed", str(speed)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     stdout, stderr = listener.communicate(timeout=120)
     detections = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     sent = int(re.search(r"sent (\d+) events", sender.stderr).group(1))
@@ -97,14 +111,23 @@ def bench_live(speed: float) -> dict:
     latencies = []
     for gesture in meta:  # detection stream time counts from the first received event
         end_us = (gesture["end_us"] - first_event_us) / speed
-        hits = [d for d in detections if d["label"] == gesture["name"] and d["time_us"] >= (gesture["start_us"] - first_event_us) / speed]
+        hits = [
+            d
+            for d in detections
+            if d["label"] == gesture["name"] and d["time_us"] >= (gesture["start_us"] - first_event_us) / speed
+        ]
         if hits:
             latencies.append((hits[0]["time_us"] - end_us) / 1e3 + hits[0]["latency_ms"])
     rtf = re.search(r"real-time factor ([0-9.]+)", stderr)
     return {
-        "speed": speed, "detections_expected": speed == 1.0, "events_sent": sent, "events_per_s_offered": sent / send_s,
-        "detections": [d["label"] for d in detections], "expected": [g["name"] for g in meta],
-        "drops": drops, "lossless": not any(drops.values()),
+        "speed": speed,
+        "detections_expected": speed == 1.0,
+        "events_sent": sent,
+        "events_per_s_offered": sent / send_s,
+        "detections": [d["label"] for d in detections],
+        "expected": [g["name"] for g in meta],
+        "drops": drops,
+        "lossless": not any(drops.values()),
         "latency_last_event_to_detection_ms": latencies,
         "listener_real_time_factor": float(rtf.group(1)) if rtf else None,
     }

@@ -76,8 +76,9 @@ def run_sender(port: int, rate: float, duration_s: float) -> None:
     count = int(rate * duration_s)
     rng = np.random.default_rng(0)
     t_us = (np.arange(count) * (1e6 / rate)).astype(np.int64)
-    events = make_events(rng.integers(0, SENSOR.width, count), rng.integers(0, SENSOR.height, count), t_us,
-                         rng.integers(0, 2, count))
+    events = make_events(
+        rng.integers(0, SENSOR.width, count), rng.integers(0, SENSOR.height, count), t_us, rng.integers(0, 2, count)
+    )
     chunk = 65_536
     with UdpEventSender(HOST, port, SENSOR, speed=1.0) as sender:
         stats = sender.send_recording(events[i : i + chunk] for i in range(0, count, chunk))
@@ -168,8 +169,11 @@ def main() -> None:
             "aestream": measure_aestream(rate),
         }
         rows.append(row)
-        print(f"{rate / 1e6:5.1f} M ev/s  received/sent:" + "".join(
-            f"  {name} {row[name]['received_events']:,}/{row[name]['sent_events']:,}" for name in RECEIVERS), flush=True)
+        print(
+            f"{rate / 1e6:5.1f} M ev/s  received/sent:"
+            + "".join(f"  {name} {row[name]['received_events']:,}/{row[name]['sent_events']:,}" for name in RECEIVERS),
+            flush=True,
+        )
 
     def best(name: str) -> dict:
         """Highest achieved sender rate lossless at it and at every lower rate."""
@@ -178,7 +182,9 @@ def main() -> None:
             if not row[name]["lossless"]:
                 break
             achieved = row[name]["sender_events_per_s"]
-        limited = rows[-1][name]["lossless"] and rows[-1][name]["sender_events_per_s"] < 0.95 * rows[-1]["rate_events_per_s"]
+        limited = (
+            rows[-1][name]["lossless"] and rows[-1][name]["sender_events_per_s"] < 0.95 * rows[-1]["rate_events_per_s"]
+        )
         return {"events_per_s": achieved, "sender_limited": bool(limited)}
 
     result = {

@@ -18,8 +18,10 @@ and streams all 500 clips of the left-out speaker through the pipeline:
 All use the shipped decision settings of ``fsdd-digits``. Checkpoints are kept under ``--work``
 and reused when present, so an interrupted run resumes. Writes ``bench/results/unseen_speaker_<speaker>.json``.
 
-Run: ``.venv/bin/python bench/bench_unseen_speaker.py [--speaker george] [--epochs 20] [--recipes baseline,extra-voices,rooms]``
-(about 25 min per recipe on 2 cores). Errors of each recipe are reported as a ratio to the first of ``--recipes`` (default ``baseline``).
+Run: ``.venv/bin/python bench/bench_unseen_speaker.py [--speaker george] [--epochs 20]
+[--recipes baseline,extra-voices,rooms]``
+(about 25 min per recipe on 2 cores). Errors of each recipe are reported as a ratio to the first of
+``--recipes`` (default ``baseline``).
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ import torch
 
 from spikestream.models.checkpoint import LoadedModel, load_checkpoint
 from spikestream.models.ensemble import merge_checkpoints
-from spikestream.pipeline.training.evaluate import evaluate_audio
 from spikestream.pipeline.training.audio import AudioTrainingSettings, train_audio
-from spikestream.sources.labelled_clips import list_labelled_clips
+from spikestream.pipeline.training.evaluate import evaluate_audio
 from spikestream.sources.audio.training_examples import CanvasConfig
+from spikestream.sources.labelled_clips import list_labelled_clips
 
 REPO = Path(__file__).resolve().parents[1]
 FSDD = REPO.parent / "shared" / "data" / "fsdd"
@@ -46,7 +48,9 @@ RESULTS = REPO / "bench" / "results"
 
 def recipes(extra_voices_dir: Path) -> dict[str, AudioTrainingSettings]:
     baseline = AudioTrainingSettings(threads=1, canvas=CanvasConfig(speed_range=(0.88, 1.12)))
-    extra = AudioTrainingSettings(threads=1, canvas=CanvasConfig(speed_range=(0.8, 1.25)), extra_data=(str(extra_voices_dir),))
+    extra = AudioTrainingSettings(
+        threads=1, canvas=CanvasConfig(speed_range=(0.8, 1.25)), extra_data=(str(extra_voices_dir),)
+    )
     rooms = replace(extra, canvas=replace(extra.canvas, equaliser_max_db=6.0, reverb_probability=0.5))
     early_label = replace(extra, canvas=replace(extra.canvas, timing=replace(extra.canvas.timing, decide_fraction=0.3)))
     return {"baseline": baseline, "extra-voices": extra, "rooms": rooms, "early-label": early_label}
@@ -66,22 +70,41 @@ def main() -> None:
     parser.add_argument("--speaker", default="george")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--work", type=Path, default=Path("/tmp/spikestream-unseen-speaker"))
-    parser.add_argument("--recipes", default="baseline,extra-voices,rooms,early-label", help="comma-separated; the first is the reference of the error ratios")
-    parser.add_argument("--merges", default="extra-voices+rooms,extra-voices+early-label,extra-voices+rooms+early-label", help="comma-separated merges of recipes joined by '+'; '' for none")
+    parser.add_argument(
+        "--recipes",
+        default="baseline,extra-voices,rooms,early-label",
+        help="comma-separated; the first is the reference of the error ratios",
+    )
+    parser.add_argument(
+        "--merges",
+        default="extra-voices+rooms,extra-voices+early-label,extra-voices+rooms+early-label",
+        help="comma-separated merges of recipes joined by '+'; '' for none",
+    )
     args = parser.parse_args()
     chosen, available = args.recipes.split(","), list(recipes(Path()))  # names only; the folder does not matter here
     merges = [merge.split("+") for merge in args.merges.split(",") if merge]
     unknown = sorted(set(chosen).union(*merges) - set(available))
     if unknown:
-        parser.error(f"--recipes {args.recipes!r} / --merges {args.merges!r}: unknown recipes {unknown}; expected some of {available}")
+        parser.error(
+            f"--recipes {args.recipes!r} / --merges {args.merges!r}: unknown recipes {unknown}; "
+            f"expected some of {available}"
+        )
     torch.set_num_threads(1)
     train_dir = link_speakers(args.work / f"without-{args.speaker}", lambda speaker: speaker != args.speaker)
     test_dir = link_speakers(args.work / f"only-{args.speaker}", lambda speaker: speaker == args.speaker)
     voices_dir = args.work / "espeak-train"
     if not voices_dir.is_dir():
-        subprocess.run(["bash", str(REPO / "recordings" / "make_espeak_digits.sh"), str(voices_dir), "train"], check=True)
+        subprocess.run(
+            ["bash", str(REPO / "recordings" / "make_espeak_digits.sh"), str(voices_dir), "train"], check=True
+        )
     decision = load_checkpoint("fsdd-digits").config["decision"]
-    results = {"speaker": args.speaker, "epochs": args.epochs, "test_clips": len(list_labelled_clips(test_dir)), "recipes": {}}
+    results = {
+        "speaker": args.speaker,
+        "epochs": args.epochs,
+        "test_clips": len(list_labelled_clips(test_dir)),
+        "recipes": {},
+    }
+
     def trained(name: str) -> LoadedModel:
         settings = recipes(voices_dir)[name]
         settings.epochs = args.epochs
@@ -94,19 +117,36 @@ def main() -> None:
         loaded.config["decision"] = decision
         metrics = evaluate_audio(loaded, list_labelled_clips(test_dir))
         print(f"{name}: {metrics['accuracy']:.4f} on {results['test_clips']} clips of {args.speaker}", flush=True)
-        return {"unseen_speaker_accuracy": metrics["accuracy"], "missed": metrics["missed"], "per_class_recall": metrics["per_class_recall"]}
+        return {
+            "unseen_speaker_accuracy": metrics["accuracy"],
+            "missed": metrics["missed"],
+            "per_class_recall": metrics["per_class_recall"],
+        }
 
     for name in chosen:
-        results["recipes"][name] = {"settings": json.loads(json.dumps(asdict(recipes(voices_dir)[name]))), **scored(trained(name), name)}
+        results["recipes"][name] = {
+            "settings": json.loads(json.dumps(asdict(recipes(voices_dir)[name]))),
+            **scored(trained(name), name),
+        }
     for members in merges:  # the members' front ends agree up to the espeak-train folder they were trained with
-        results["recipes"]["+".join(members)] = scored(merge_checkpoints([trained(name) for name in members]), "+".join(members))
+        results["recipes"]["+".join(members)] = scored(
+            merge_checkpoints([trained(name) for name in members]), "+".join(members)
+        )
     results["reference_recipe"] = chosen[0]
     reference = results["recipes"][chosen[0]]["unseen_speaker_accuracy"]
-    for name, recipe in results["recipes"].items():
+    for recipe in results["recipes"].values():
         recipe["error_ratio_vs_reference"] = (1 - recipe["unseen_speaker_accuracy"]) / max(1 - reference, 1e-9)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"unseen_speaker_{args.speaker}.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps({name: {k: recipe[k] for k in ("unseen_speaker_accuracy", "error_ratio_vs_reference")} for name, recipe in results["recipes"].items()}, indent=2))
+    print(
+        json.dumps(
+            {
+                name: {k: recipe[k] for k in ("unseen_speaker_accuracy", "error_ratio_vs_reference")}
+                for name, recipe in results["recipes"].items()
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,11 @@ def main() -> int:
         started = time.perf_counter()
         print(f"== {name}", file=sys.stderr, flush=True)
         result = subprocess.run([sys.executable, str(BENCH / name)], cwd=BENCH.parent)
-        print(f"== {name}: exit {result.returncode} after {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"== {name}: exit {result.returncode} after {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         if result.returncode:
             failed.append(name)
     if failed:

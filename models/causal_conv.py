@@ -28,7 +28,14 @@ from torch import nn
 
 class CausalConv(nn.Module):
     def __init__(
-        self, in_channels: int, out_channels: int, spatial_dims: int, kernel_s: int, kernel_t: int = 1, dilation_t: int = 1, groups: int = 1
+        self,
+        in_channels: int,
+        out_channels: int,
+        spatial_dims: int,
+        kernel_s: int,
+        kernel_t: int = 1,
+        dilation_t: int = 1,
+        groups: int = 1,
     ) -> None:
         super().__init__()
         if kernel_t < 1 or dilation_t < 1:
@@ -51,7 +58,9 @@ class CausalConv(nn.Module):
         if weight is not None and weight.dim() == self.spatial_dims + 3:
             state_dict[key] = weight.transpose(1, 2).reshape(weight.shape[0], -1, *weight.shape[3:])
 
-    def forward(self, x_seq: torch.Tensor, history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, x_seq: torch.Tensor, history: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``x_seq [T, B, C, *S]`` → ``([T, B, C_out, *S], new history or None)``."""
         steps, batch = x_seq.shape[:2]
         if self.history_steps == 0:

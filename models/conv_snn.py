@@ -58,10 +58,13 @@ class ConvSNNConfig:
     def __post_init__(self) -> None:
         if not len(self.kernel_t) == len(self.dilation_t) == len(self.channels):
             raise ValueError(
-                f"kernel_t {self.kernel_t} and dilation_t {self.dilation_t} need one entry per block of channels {self.channels}"
+                f"kernel_t {self.kernel_t} and dilation_t {self.dilation_t} need one entry per block of "
+                f"channels {self.channels}"
             )
         if self.members < 1 or any(c % self.members for c in self.channels) or self.hidden % self.members:
-            raise ValueError(f"members={self.members} must divide every entry of channels {self.channels} and hidden={self.hidden}")
+            raise ValueError(
+                f"members={self.members} must divide every entry of channels {self.channels} and hidden={self.hidden}"
+            )
         if len(self.input_shape) not in (2, 3):
             raise ValueError(f"input_shape must be (C, F) or (C, H, W), got {self.input_shape}")
         for name in ("tau_syn_ms", "tau_mem_ms", "hidden_tau_mem_ms", "readout_tau_syn_ms", "readout_tau_mem_ms"):
@@ -72,7 +75,7 @@ class ConvSNNConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ConvSNNConfig":
+    def from_dict(cls, values: dict) -> ConvSNNConfig:
         values = dict(values)
         values["input_shape"] = tuple(values["input_shape"])
         for key in ("channels", "kernel_t", "dilation_t"):
@@ -106,9 +109,13 @@ class ConvSNNClassifier(nn.Module):
         self.conv_neurons = nn.ModuleList()
         self.pools = nn.ModuleList()
         in_channels, size = config.input_shape[0], list(config.input_shape[1:])
-        for block, (out_channels, kernel_t, dilation_t) in enumerate(zip(config.channels, config.kernel_t, config.dilation_t)):
+        for block, (out_channels, kernel_t, dilation_t) in enumerate(
+            zip(config.channels, config.kernel_t, config.dilation_t)
+        ):
             groups = 1 if block == 0 else config.members  # the first block reads the shared input
-            self.convs.append(CausalConv(in_channels, out_channels, spatial_dims, config.kernel_size, kernel_t, dilation_t, groups))
+            self.convs.append(
+                CausalConv(in_channels, out_channels, spatial_dims, config.kernel_size, kernel_t, dilation_t, groups)
+            )
             self.norms.append(norm(out_channels))
             self.conv_neurons.append(norse.LIF(hidden_p, dt=dt_s))
             self.pools.append(pool(config.pool))
@@ -158,7 +165,9 @@ class ConvSNNClassifier(nn.Module):
             spikes, hidden_state = lif(self.hidden, hidden_current, state[-2])
         new_state.append(hidden_state)
         readout_current = self.readout_in(self.dropout(spikes))
-        voltages, readout_state = li_sequence(self.readout, readout_current, state[-1]) if fast else self.readout(readout_current, state[-1])
+        voltages, readout_state = (
+            li_sequence(self.readout, readout_current, state[-1]) if fast else self.readout(readout_current, state[-1])
+        )
         new_state.append(readout_state)
         return voltages, tuple(new_state)
 

@@ -43,11 +43,17 @@ def merge_classifiers(members: list[ConvSNNClassifier]) -> ConvSNNClassifier:
     for index, member in enumerate(members[1:], start=1):
         for key, value in first.to_dict().items():
             if member.config.to_dict()[key] != value:
-                raise ValueError(f"ensemble member {index} has {key}={member.config.to_dict()[key]!r}, member 0 has {value!r}")
+                raise ValueError(
+                    f"ensemble member {index} has {key}={member.config.to_dict()[key]!r}, member 0 has {value!r}"
+                )
     if first.recurrent or first.members != 1:
-        raise ValueError("merge_classifiers needs feed-forward members (recurrent=False) that are not merged ensembles themselves")
+        raise ValueError(
+            "merge_classifiers needs feed-forward members (recurrent=False) that are not merged ensembles themselves"
+        )
     count = len(members)
-    merged_config = replace(first, channels=tuple(c * count for c in first.channels), hidden=first.hidden * count, members=count)
+    merged_config = replace(
+        first, channels=tuple(c * count for c in first.channels), hidden=first.hidden * count, members=count
+    )
     merged = ConvSNNClassifier(merged_config).eval()
     with torch.no_grad():
         for block, conv in enumerate(merged.convs):

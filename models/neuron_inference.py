@@ -21,13 +21,18 @@ from norse.torch.functional.lif import LIFFeedForwardState
 
 
 def initial_voltage_current(current: torch.Tensor, v_leak: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(v, i)`` from ``state``, or Norse's initial state (``v = v_leak``, ``i = 0``) for one step of ``current [T, ...]``."""
+    """``(v, i)`` from ``state``, or Norse's initial state (``v = v_leak``, ``i = 0``) for one step of
+    ``current [T, ...]``."""
     if state is not None:
         return state.v, state.i
-    return torch.full(current.shape[1:], float(v_leak), dtype=torch.float32), torch.zeros(current.shape[1:], dtype=torch.float32)
+    return torch.full(current.shape[1:], float(v_leak), dtype=torch.float32), torch.zeros(
+        current.shape[1:], dtype=torch.float32
+    )
 
 
-def lif_sequence(module: norse.LIF, current: torch.Tensor, state: LIFFeedForwardState | None) -> tuple[torch.Tensor, LIFFeedForwardState]:
+def lif_sequence(
+    module: norse.LIF, current: torch.Tensor, state: LIFFeedForwardState | None
+) -> tuple[torch.Tensor, LIFFeedForwardState]:
     """``current [T, ...]`` → spikes ``[T, ...]`` and the final state, as ``module(current, state)``."""
     p, dt = module.p, module.dt
     v, i = initial_voltage_current(current, p.v_leak, state)

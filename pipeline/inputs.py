@@ -122,7 +122,9 @@ def open_stream(
     pacer = ReplayPacer(speed)
     path = Path(target)
     if not path.exists():
-        raise UsageError(f"{path}: no such file; expected an audio file ({' '.join(AUDIO_EXTENSIONS)}) or an event recording")
+        raise UsageError(
+            f"{path}: no such file; expected an audio file ({' '.join(AUDIO_EXTENSIONS)}) or an event recording"
+        )
     if kind == "audio":
         check_model_fits(model, "audio", str(path))
         source = AudioFileSource(path, sample_rate_hz(model), block_ms)
@@ -147,8 +149,13 @@ def open_event_recording(path: Path, fallback_sensor: SensorSize | None, notes: 
 
 
 def _open_microphone(
-    target: str, model: LoadedModel, block_ms: float, seconds: float | None, idle_timeout_s: float | None,
-    buffer_s: float, device_rate_hz: int | None,
+    target: str,
+    model: LoadedModel,
+    block_ms: float,
+    seconds: float | None,
+    idle_timeout_s: float | None,
+    buffer_s: float,
+    device_rate_hz: int | None,
 ) -> Stream:
     from ..sources.audio.microphone import MicrophoneSource
 
@@ -157,10 +164,23 @@ def _open_microphone(
     if isinstance(device, str) and device.isdigit():
         device = int(device)
     microphone = MicrophoneSource(
-        sample_rate_hz(model), device, block_ms, max_buffer_s=buffer_s, idle_timeout_s=idle_timeout_s,
-        max_duration_s=seconds, device_sample_rate_hz=device_rate_hz,
+        sample_rate_hz(model),
+        device,
+        block_ms,
+        max_buffer_s=buffer_s,
+        idle_timeout_s=idle_timeout_s,
+        max_duration_s=seconds,
+        device_sample_rate_hz=device_rate_hz,
     )
-    return Stream(microphone.name, "audio", microphone, microphone.drop_counts, live=True, on_close=microphone.stop, source=microphone)
+    return Stream(
+        microphone.name,
+        "audio",
+        microphone,
+        microphone.drop_counts,
+        live=True,
+        on_close=microphone.stop,
+        source=microphone,
+    )
 
 
 def _open_camera(target: str, model: LoadedModel, seconds: float | None, idle_timeout_s: float | None) -> Stream:

@@ -39,7 +39,9 @@ def run(
     checkpoint's decision on-threshold. Returns the run report (detections, drops, timing)."""
     streaming_model = make_streaming_model(model, stream.name, {"on_threshold": threshold})
     with stream:
-        return run_stream(stream, streaming_model, build_sinks(list(sinks or []), callback), stream.pacer, stream.drop_counts)
+        return run_stream(
+            stream, streaming_model, build_sinks(list(sinks or []), callback), stream.pacer, stream.drop_counts
+        )
 
 
 __all__ = ["load_model", "open_stream", "run"]

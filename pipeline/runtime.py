@@ -27,7 +27,9 @@ class ReplayPacer:
 
     def __init__(self, speed: float) -> None:
         if not (speed == 0 or 0.001 <= speed <= 1000):
-            raise ValueError(f"--speed {speed}: expected 0 (as fast as possible) or a factor of real time in [0.001, 1000]")
+            raise ValueError(
+                f"--speed {speed}: expected 0 (as fast as possible) or a factor of real time in [0.001, 1000]"
+            )
         self.speed = speed
         self._origin_ns: int | None = None
 

@@ -44,8 +44,9 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol, TextIO
+from typing import Protocol, TextIO
 
 from .detection import Detection
 
@@ -351,8 +352,11 @@ class NonBlockingSink:
     def summary(self) -> str:
         """One line for the run report, e.g. ``jsonl:/dev/full: 0 of 11 delivered, 11 lost ([Errno 28] ...)``."""
         parts = [f"{self.label}: {self.delivered} of {self.emitted} delivered"]
-        parts += [f"{count} {what}" for what, count in (("dropped", self.dropped), ("lost", self.lost),
-                                                         ("errors", self.errors)) if count]
+        parts += [
+            f"{count} {what}"
+            for what, count in (("dropped", self.dropped), ("lost", self.lost), ("errors", self.errors))
+            if count
+        ]
         error = self.error.removeprefix(f"{self.label}: ") if self.error else None
         return ", ".join(parts) + (f" ({error})" if error else "")
 

@@ -80,7 +80,9 @@ class StreamingModel:
 
     def _detections(self, decisions: list, available_ns: int) -> list[Detection]:
         latency_ms = (time.monotonic_ns() - available_ns) / 1e6 if available_ns else 0.0
-        return [Detection(d.time_us, self.labels[d.class_index], d.score, self.source_name, latency_ms) for d in decisions]
+        return [
+            Detection(d.time_us, self.labels[d.class_index], d.score, self.source_name, latency_ms) for d in decisions
+        ]
 
     def process(self, chunk: Chunk) -> list[Detection]:
         """The chunk's payload through the front end and the network; its time span is complete, so
@@ -111,7 +113,9 @@ class StreamingModel:
         return detections + self._detections(self.decision.close(), now_ns)
 
 
-def make_streaming_model(loaded: LoadedModel, source_name: str, decision_overrides: dict | None = None) -> StreamingModel:
+def make_streaming_model(
+    loaded: LoadedModel, source_name: str, decision_overrides: dict | None = None
+) -> StreamingModel:
     """A checkpoint's front end, network and decision (with overrides) as one streaming model."""
     front_end = build_front_end(loaded.config["front_end"])
     decision = make_decision(decision_config(loaded, decision_overrides), len(loaded.labels), front_end.step_us)

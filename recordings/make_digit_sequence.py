@@ -17,8 +17,19 @@ import numpy as np
 import soundfile
 
 # (digit, speaker, take): a digit sequence over all five speakers' held-out takes
-SEQUENCE = [(3, "george", 0), (1, "jackson", 1), (4, "lucas", 2), (1, "nicolas", 3), (5, "yweweler", 4),
-            (9, "george", 2), (2, "jackson", 3), (6, "lucas", 0), (0, "nicolas", 1), (7, "yweweler", 2), (8, "jackson", 4)]
+SEQUENCE = [
+    (3, "george", 0),
+    (1, "jackson", 1),
+    (4, "lucas", 2),
+    (1, "nicolas", 3),
+    (5, "yweweler", 4),
+    (9, "george", 2),
+    (2, "jackson", 3),
+    (6, "lucas", 0),
+    (0, "nicolas", 1),
+    (7, "yweweler", 2),
+    (8, "jackson", 4),
+]
 SAMPLE_RATE_HZ = 8000
 GAP_S = 0.7
 
@@ -33,14 +44,26 @@ def main() -> None:
     for digit, speaker, take in SEQUENCE:
         samples, rate = soundfile.read(args.fsdd / f"{digit}_{speaker}_{take}.wav", dtype="float32")
         assert rate == SAMPLE_RATE_HZ, rate
-        spans.append({"label": str(digit), "speaker": speaker, "take": take,
-                      "start_us": position * 1_000_000 // rate, "end_us": (position + samples.size) * 1_000_000 // rate})
+        spans.append(
+            {
+                "label": str(digit),
+                "speaker": speaker,
+                "take": take,
+                "start_us": position * 1_000_000 // rate,
+                "end_us": (position + samples.size) * 1_000_000 // rate,
+            }
+        )
         gap = np.zeros(int(GAP_S * rate), np.float32)
         pieces += [samples, gap]
         position += samples.size + gap.size
     args.out.mkdir(parents=True, exist_ok=True)
     soundfile.write(args.out / "digits_sequence.wav", np.concatenate(pieces), SAMPLE_RATE_HZ, subtype="PCM_16")
-    (args.out / "digits_sequence.json").write_text(json.dumps({"sample_rate_hz": SAMPLE_RATE_HZ, "source": "FSDD test takes, CC BY-SA 4.0", "utterances": spans}, indent=1) + "\n")
+    (args.out / "digits_sequence.json").write_text(
+        json.dumps(
+            {"sample_rate_hz": SAMPLE_RATE_HZ, "source": "FSDD test takes, CC BY-SA 4.0", "utterances": spans}, indent=1
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         "noise_rate_hz": NOISE_RATE_HZ,
         "classes": list(GESTURE_CLASSES),
         "gestures": entries,
-        "made_by": "recordings/make_gesture_recordings.py (synthetic, spikestream.sources.events.simulation.synthetic_gestures)",
+        "made_by": "recordings/make_gesture_recordings.py "
+        "(synthetic, spikestream.sources.events.simulation.synthetic_gestures)",
     }
     (args.out / "gesture_sequence.json").write_text(json.dumps(sidecar, indent=2) + "\n")
     written += [args.out / "gesture_sequence.npy", args.out / "gesture_sequence.json"]
@@ -89,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path.stat().st_size / 1024:8.1f} KiB  {path}")
     print(f"{total / 1024 / 1024:8.2f} MiB  total ({len(written)} files)")
     if total > SIZE_LIMIT_BYTES:
-        print(f"error: recordings total {total} bytes > limit {SIZE_LIMIT_BYTES}; shorten or lower the noise", file=sys.stderr)
+        print(
+            f"error: recordings total {total} bytes > limit {SIZE_LIMIT_BYTES}; shorten or lower the noise",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -26,4 +26,3 @@ class Chunk:
     end_us: int
     available_ns: int = 0
     gap: bool = False
-

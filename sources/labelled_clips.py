@@ -28,7 +28,9 @@ class LabelledClip:
     take: int | None = None
 
 
-def list_labelled_clips(folder: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS, what: str = "audio files") -> list[LabelledClip]:
+def list_labelled_clips(
+    folder: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS, what: str = "audio files"
+) -> list[LabelledClip]:
     """Every file under ``folder`` whose extension is in ``extensions`` with its label, sorted by path.
 
     Raises ``ValueError`` naming the folder when it is missing, holds no such file, or mixes files
@@ -36,7 +38,9 @@ def list_labelled_clips(folder: str | Path, extensions: tuple[str, ...] = AUDIO_
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder; expected a folder of labelled recordings (FSDD names or one sub-folder per label)")
+        raise ValueError(
+            f"{folder}: not a folder; expected a folder of labelled recordings (FSDD names or one sub-folder per label)"
+        )
     audio = sorted(path for path in folder.rglob("*") if path.suffix.lower() in extensions and path.is_file())
     if not audio:
         raise ValueError(f"{folder}: no {what} ({', '.join(extensions)}) found")
@@ -44,7 +48,11 @@ def list_labelled_clips(folder: str | Path, extensions: tuple[str, ...] = AUDIO_
     for path in audio:
         match = FSDD_NAME.match(path.stem)
         if path.parent != folder:
-            clips.append(LabelledClip(path, path.parent.name, match["speaker"] if match else None, int(match["take"]) if match else None))
+            clips.append(
+                LabelledClip(
+                    path, path.parent.name, match["speaker"] if match else None, int(match["take"]) if match else None
+                )
+            )
         elif match:
             clips.append(LabelledClip(path, match["label"], match["speaker"], int(match["take"])))
         else:
@@ -57,7 +65,9 @@ def list_labelled_clips(folder: str | Path, extensions: tuple[str, ...] = AUDIO_
     return clips
 
 
-def split_by_take(clips: list[LabelledClip], test_takes: range = range(0, 5)) -> tuple[list[LabelledClip], list[LabelledClip]]:
+def split_by_take(
+    clips: list[LabelledClip], test_takes: range = range(0, 5)
+) -> tuple[list[LabelledClip], list[LabelledClip]]:
     """Official FSDD split: takes in ``test_takes`` are the test set, the rest train.
     Clips without a take number go to the training set."""
     test = [clip for clip in clips if clip.take is not None and clip.take in test_takes]

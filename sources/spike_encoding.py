@@ -35,7 +35,12 @@ def unit_interval(standardised: torch.Tensor, clip_sigma: float = 3.0) -> torch.
 
 
 def rate_encode(
-    x: torch.Tensor, dt_s: float, f_on_hz: float, f_off_hz: float, steps_per_frame: int, generator: torch.Generator | None
+    x: torch.Tensor,
+    dt_s: float,
+    f_on_hz: float,
+    f_off_hz: float,
+    steps_per_frame: int,
+    generator: torch.Generator | None,
 ) -> torch.Tensor:
     """Bernoulli rate code, ``[T, ...] → [T · steps_per_frame, ...]``; ``p = dt·[(f_on − f_off)·x + f_off]``."""
     probability = (dt_s * ((f_on_hz - f_off_hz) * x + f_off_hz)).clamp(0.0, 1.0)
@@ -117,7 +122,12 @@ class SpikeEncoder:
             return x
         if name == "rate":
             return rate_encode(
-                x, self.step_dt_s, self.config.f_on_hz, self.config.f_off_hz, self.config.steps_per_frame, self._generator
+                x,
+                self.step_dt_s,
+                self.config.f_on_hz,
+                self.config.f_off_hz,
+                self.config.steps_per_frame,
+                self._generator,
             )
         if name == "latency":
             return latency_encode(x, self.config.steps_per_frame, self.config.latency_threshold)

@@ -34,7 +34,9 @@ class TargetTiming:
     release_ms: float = 400.0
 
 
-def step_targets(step_times_us: np.ndarray, onset_us: int, duration_us: int, label_index: int, timing: TargetTiming) -> np.ndarray:
+def step_targets(
+    step_times_us: np.ndarray, onset_us: int, duration_us: int, label_index: int, timing: TargetTiming
+) -> np.ndarray:
     """Targets ``[len(step_times_us)]`` int64 following the table in the module docstring."""
     end_us = onset_us + duration_us
     targets = np.full(step_times_us.shape, BACKGROUND_INDEX, dtype=np.int64)

@@ -62,8 +62,12 @@ def import_graph() -> dict[str, set[str]]:
 def test_no_import_circle_anywhere():
     graph = import_graph()
     # a package's __init__ importing its own sub-modules is not a circle with them
-    graph = {name: {t for t in targets if not (t.startswith(name + ".") and Path(package_modules()[name]).name == "__init__.py")}
-             for name, targets in graph.items()}
+    graph = {
+        name: {
+            t for t in targets if not (t.startswith(name + ".") and Path(package_modules()[name]).name == "__init__.py")
+        }
+        for name, targets in graph.items()
+    }
     state: dict[str, int] = {}
     cycles = []
 
@@ -71,7 +75,7 @@ def test_no_import_circle_anywhere():
         state[node] = 1
         for target in sorted(graph.get(node, ())):
             if state.get(target) == 1:
-                cycles.append(path[path.index(target):] + [target] if target in path else [node, target])
+                cycles.append(path[path.index(target) :] + [target] if target in path else [node, target])
             elif target not in state:
                 visit(target, path + [target])
         state[node] = 2
@@ -82,11 +86,21 @@ def test_no_import_circle_anywhere():
     assert cycles == [], "import circles: " + "; ".join(" → ".join(cycle) for cycle in cycles)
 
 
-@pytest.mark.parametrize("package, forbidden", [("spikestream.sources", ("spikestream.pipeline", "spikestream.models")),
-                                                ("spikestream.models", ("spikestream.pipeline", "spikestream.sources"))])
+@pytest.mark.parametrize(
+    "package, forbidden",
+    [
+        ("spikestream.sources", ("spikestream.pipeline", "spikestream.models")),
+        ("spikestream.models", ("spikestream.pipeline", "spikestream.sources")),
+    ],
+)
 def test_dependencies_point_one_way(package, forbidden):
-    wrong = {(name, target) for name, targets in import_graph().items() if name.startswith(package)
-             for target in targets if target.startswith(forbidden)}
+    wrong = {
+        (name, target)
+        for name, targets in import_graph().items()
+        if name.startswith(package)
+        for target in targets
+        if target.startswith(forbidden)
+    }
     assert wrong == set()
 
 

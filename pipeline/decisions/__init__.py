@@ -20,4 +20,12 @@ def make_decision(config: DecisionConfig, n_classes: int, step_us: int) -> Strea
     return DECISION_KINDS[config.mode](config, n_classes, step_us)
 
 
-__all__ = ["DECISION_KINDS", "Decision", "DecisionConfig", "SegmentDecision", "StreamDecision", "ThresholdDecision", "make_decision"]
+__all__ = [
+    "DECISION_KINDS",
+    "Decision",
+    "DecisionConfig",
+    "SegmentDecision",
+    "StreamDecision",
+    "ThresholdDecision",
+    "make_decision",
+]

@@ -57,17 +57,27 @@ class ClipResult:
 
 def evaluation_clips(data_dir: str | Path, split: str, extensions: tuple[str, ...] | None = None) -> list[LabelledClip]:
     """``split``: ``test`` (FSDD takes 0–4 when names carry takes, else all), ``train`` or ``all``."""
-    clips = list_labelled_clips(data_dir) if extensions is None else list_labelled_clips(data_dir, extensions, "event recordings")
+    clips = (
+        list_labelled_clips(data_dir)
+        if extensions is None
+        else list_labelled_clips(data_dir, extensions, "event recordings")
+    )
     train, test = split_by_take(clips)
     if split == "all" or (split == "test" and not test):
         return clips
     return test if split == "test" else train
 
 
-def samples_chunks(samples: np.ndarray, sample_rate_hz: int, block_ms: float = AUDIO_BLOCK_MS, lead_s: float = 0.0, tail_s: float = 0.0) -> Iterator[Chunk]:
+def samples_chunks(
+    samples: np.ndarray, sample_rate_hz: int, block_ms: float = AUDIO_BLOCK_MS, lead_s: float = 0.0, tail_s: float = 0.0
+) -> Iterator[Chunk]:
     """In-memory samples with ``lead_s`` / ``tail_s`` of silence before and after, cut into blocks."""
     padded = np.concatenate(
-        [np.zeros(int(lead_s * sample_rate_hz), np.float32), samples.astype(np.float32), np.zeros(int(tail_s * sample_rate_hz), np.float32)]
+        [
+            np.zeros(int(lead_s * sample_rate_hz), np.float32),
+            samples.astype(np.float32),
+            np.zeros(int(tail_s * sample_rate_hz), np.float32),
+        ]
     )
     block = max(1, int(sample_rate_hz * block_ms / 1000))
     for start in range(0, padded.size, block):
@@ -76,7 +86,11 @@ def samples_chunks(samples: np.ndarray, sample_rate_hz: int, block_ms: float = A
 
 
 def stream_clip(
-    loaded: LoadedModel, samples: np.ndarray, source_name: str, lead_s: float = AUDIO_LEAD_S, tail_s: float = AUDIO_TAIL_S,
+    loaded: LoadedModel,
+    samples: np.ndarray,
+    source_name: str,
+    lead_s: float = AUDIO_LEAD_S,
+    tail_s: float = AUDIO_TAIL_S,
     model: StreamingModel | None = None,
 ) -> RunReport:
     """One audio clip through the streaming pipeline (``model``: the checkpoint's own by default)."""
@@ -90,18 +104,30 @@ def labelled_inputs(loaded: LoadedModel, clips: list[LabelledClip], pad: bool = 
         rate = sample_rate_hz(loaded)
         lead_s, tail_s = (AUDIO_LEAD_S, AUDIO_TAIL_S) if pad else (0.0, 0.0)
         return [
-            LabelledInput(clip.path.name, clip.label, lambda clip=clip: samples_chunks(read_audio(clip.path, rate), rate, AUDIO_BLOCK_MS, lead_s, tail_s))
+            LabelledInput(
+                clip.path.name,
+                clip.label,
+                lambda clip=clip: samples_chunks(read_audio(clip.path, rate), rate, AUDIO_BLOCK_MS, lead_s, tail_s),
+            )
             for clip in clips
         ]
     sensor = model_sensor(loaded)
     return [
-        LabelledInput(clip.path.name, clip.label, lambda clip=clip: RecordingChunks(open_event_recording(clip.path, sensor, []), sensor))
+        LabelledInput(
+            clip.path.name,
+            clip.label,
+            lambda clip=clip: RecordingChunks(open_event_recording(clip.path, sensor, []), sensor),
+        )
         for clip in clips
     ]
 
 
 def evaluate_inputs(
-    loaded: LoadedModel, inputs: list[LabelledInput], classes: list[str], out_dir: str | Path | None = None, about: dict | None = None
+    loaded: LoadedModel,
+    inputs: list[LabelledInput],
+    classes: list[str],
+    out_dir: str | Path | None = None,
+    about: dict | None = None,
 ) -> dict:
     """Stream every input on its own; return the metrics (with ``about``, e.g. the data's name) and
     write them under ``out_dir`` when given."""
@@ -109,7 +135,15 @@ def evaluate_inputs(
     for item in tqdm(inputs, desc="evaluating (streaming)", file=sys.stderr):
         report = run_stream(item.chunks(), make_streaming_model(loaded, item.name), sinks=[])
         first = report.detections[0] if report.detections else None
-        results.append(ClipResult(item.name, item.label, first.label if first else NO_DETECTION, len(report.detections), first.score if first else 0.0))
+        results.append(
+            ClipResult(
+                item.name,
+                item.label,
+                first.label if first else NO_DETECTION,
+                len(report.detections),
+                first.score if first else 0.0,
+            )
+        )
     metrics = summarise(results, classes)
     metrics["model"] = str(loaded.path)
     metrics.update(about or {})
@@ -118,17 +152,25 @@ def evaluate_inputs(
     return metrics
 
 
-def evaluate_folder(loaded: LoadedModel, data_dir: str | Path, split: str = "all", out_dir: str | Path | None = None, pad: bool = True) -> dict:
+def evaluate_folder(
+    loaded: LoadedModel, data_dir: str | Path, split: str = "all", out_dir: str | Path | None = None, pad: bool = True
+) -> dict:
     """A folder of labelled recordings (audio or events, by the model) through :func:`evaluate_inputs`."""
     extensions = None if loaded.front_end_kind == "audio" else EVENT_EXTENSIONS
     clips = evaluation_clips(data_dir, split, extensions)
     unknown = sorted({clip.label for clip in clips} - set(loaded.labels[1:]))
     if unknown:
-        raise ValueError(f"{data_dir}: labels {unknown} are not among model {loaded.name!r}'s labels {loaded.labels[1:]}")
-    return evaluate_inputs(loaded, labelled_inputs(loaded, clips, pad), loaded.labels[1:], out_dir, {"data": str(data_dir), "padded": pad})
+        raise ValueError(
+            f"{data_dir}: labels {unknown} are not among model {loaded.name!r}'s labels {loaded.labels[1:]}"
+        )
+    return evaluate_inputs(
+        loaded, labelled_inputs(loaded, clips, pad), loaded.labels[1:], out_dir, {"data": str(data_dir), "padded": pad}
+    )
 
 
-def evaluate_audio(loaded: LoadedModel, clips: list[LabelledClip], out_dir: str | Path | None = None, pad: bool = True) -> dict:
+def evaluate_audio(
+    loaded: LoadedModel, clips: list[LabelledClip], out_dir: str | Path | None = None, pad: bool = True
+) -> dict:
     """Stream labelled audio clips (padded with silence unless ``pad=False``) and score them."""
     return evaluate_inputs(loaded, labelled_inputs(loaded, clips, pad), loaded.labels[1:], out_dir)
 
@@ -138,7 +180,9 @@ def summarise(results: list[ClipResult], labels: list[str]) -> dict:
     confusion = np.zeros((len(labels), len(columns)), dtype=np.int64)
     for result in results:
         if result.truth in labels:
-            confusion[labels.index(result.truth), columns.index(result.predicted) if result.predicted in columns else -1] += 1
+            confusion[
+                labels.index(result.truth), columns.index(result.predicted) if result.predicted in columns else -1
+            ] += 1
     correct = sum(result.truth == result.predicted for result in results)
     detections_per_clip = Counter(result.detections for result in results)
     return {
@@ -147,7 +191,9 @@ def summarise(results: list[ClipResult], labels: list[str]) -> dict:
         "missed": sum(result.predicted == NO_DETECTION for result in results),
         "clips_with_more_than_one_detection": sum(result.detections > 1 for result in results),
         "detections_per_clip": {str(k): v for k, v in sorted(detections_per_clip.items())},
-        "per_class_recall": {label: float(confusion[i, i] / max(confusion[i].sum(), 1)) for i, label in enumerate(labels)},
+        "per_class_recall": {
+            label: float(confusion[i, i] / max(confusion[i].sum(), 1)) for i, label in enumerate(labels)
+        },
         "confusion": {"rows_truth": labels, "columns_predicted": columns, "counts": confusion.tolist()},
     }
 
@@ -171,7 +217,15 @@ def write_report(metrics: dict, results: list[ClipResult], out_dir: Path) -> Non
     axes.set_yticks(range(confusion.shape[0]), metrics["confusion"]["rows_truth"])
     for (row, column), count in np.ndenumerate(confusion):
         if count:
-            axes.text(column, row, str(count), ha="center", va="center", fontsize=8, color="black" if count < confusion.max() / 2 else "white")
+            axes.text(
+                column,
+                row,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="black" if count < confusion.max() / 2 else "white",
+            )
     axes.set_xlabel("predicted (first detection)")
     axes.set_ylabel("true label")
     axes.set_title(f"streaming accuracy {metrics['accuracy']:.3f} on {metrics['clips']} clips")

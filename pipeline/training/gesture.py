@@ -19,12 +19,12 @@ from tqdm import tqdm
 
 from ...models.checkpoint import LoadedModel, save_checkpoint
 from ...models.conv_snn import ConvSNNClassifier, ConvSNNConfig
-from ...sources.events.front_end.framing import EventFrontEndConfig
-from ...sources.events.simulation.gesture_examples import GestureExampleConfig, make_gesture_example, pad_with_noise
-from ...sources.events.simulation.dvs_gesture_dataset import DVSGestureFolder
-from ...sources.events.event_array import SensorSize
-from ...sources.events.simulation.synthetic_gestures import GESTURE_CLASSES, GestureSimConfig, SyntheticGestures
 from ...sources.events.chunking import SLICE_US, slice_by_time
+from ...sources.events.event_array import SensorSize
+from ...sources.events.front_end.framing import EventFrontEndConfig
+from ...sources.events.simulation.dvs_gesture_dataset import DVSGestureFolder
+from ...sources.events.simulation.gesture_examples import GestureExampleConfig, make_gesture_example, pad_with_noise
+from ...sources.events.simulation.synthetic_gestures import GESTURE_CLASSES, GestureSimConfig, SyntheticGestures
 from ...sources.step_targets import BACKGROUND_LABEL
 from ..decisions import DecisionConfig
 from .evaluate import LabelledInput, evaluate_inputs
@@ -43,7 +43,9 @@ class GestureTrainingSettings:
     seed: int = 0
     background_weight: float = 0.2
     front_end: EventFrontEndConfig = field(
-        default_factory=lambda: EventFrontEndConfig(sensor_width=128, sensor_height=128, bin_ms=50.0, downsample_factor=8, output_mode="counts")
+        default_factory=lambda: EventFrontEndConfig(
+            sensor_width=128, sensor_height=128, bin_ms=50.0, downsample_factor=8, output_mode="counts"
+        )
     )
     examples: GestureExampleConfig = field(default_factory=GestureExampleConfig)
     channels: tuple[int, ...] = (16, 32)
@@ -51,9 +53,16 @@ class GestureTrainingSettings:
     dilation_t: tuple[int, ...] = (1, 1)
     threads: int = 1
     # gestures follow each other without a pause: a new class may take over (allow_class_switch)
-    decision: DecisionConfig = field(default_factory=lambda: DecisionConfig(
-        window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=500.0, max_active_ms=3000.0, allow_class_switch=True
-    ))
+    decision: DecisionConfig = field(
+        default_factory=lambda: DecisionConfig(
+            window_steps=4,
+            on_threshold=0.6,
+            off_threshold=0.6,
+            refractory_ms=500.0,
+            max_active_ms=3000.0,
+            allow_class_switch=True,
+        )
+    )
 
 
 def gesture_dataset(data: str | None, count: int, seed: int, train: bool) -> tuple[list, list[str]]:
@@ -70,7 +79,9 @@ def sample_events(sample) -> tuple[np.ndarray, int]:
     return (events() if callable(events) else events), int(label)
 
 
-def build_examples(samples, settings: GestureTrainingSettings, rng: np.random.Generator, description: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def build_examples(
+    samples, settings: GestureTrainingSettings, rng: np.random.Generator, description: str
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     examples = []
     for index in tqdm(range(len(samples)), desc=description, file=sys.stderr):
         events, label = sample_events(samples[index])
@@ -104,18 +115,34 @@ def train_gesture(data: str | None, out_dir: str | Path, settings: GestureTraini
     model = ConvSNNClassifier(ConvSNNConfig(
         input_shape=settings.front_end.output_shape, n_classes=len(labels), channels=settings.channels, kernel_size=3,
         kernel_t=settings.kernel_t, dilation_t=settings.dilation_t, hidden=128, step_ms=settings.front_end.bin_ms,
-        tau_syn_ms=settings.front_end.bin_ms, tau_mem_ms=2 * settings.front_end.bin_ms, hidden_tau_mem_ms=4 * settings.front_end.bin_ms,
+        tau_syn_ms=settings.front_end.bin_ms, tau_mem_ms=2 * settings.front_end.bin_ms,
+        hidden_tau_mem_ms=4 * settings.front_end.bin_ms,
         readout_tau_syn_ms=settings.front_end.bin_ms, readout_tau_mem_ms=2 * settings.front_end.bin_ms,
     ))  # fmt: skip
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
     batches_per_epoch = -(-len(train_examples) // settings.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch
+    )
     history, started = [], time.time()
     for epoch in range(settings.epochs):
         order = rng.permutation(len(train_examples))
-        batches = (collate([train_examples[m] for m in order[k * settings.batch_size : (k + 1) * settings.batch_size]]) for k in range(batches_per_epoch))
-        loss = train_epoch(model, optimiser, scheduler, batches, batches_per_epoch, settings.background_weight, f"epoch {epoch + 1}/{settings.epochs}")
-        accuracy = held_out_accuracy(model, (collate(held_examples[i : i + 64]) for i in range(0, len(held_examples), 64)))
+        batches = (
+            collate([train_examples[m] for m in order[k * settings.batch_size : (k + 1) * settings.batch_size]])
+            for k in range(batches_per_epoch)
+        )
+        loss = train_epoch(
+            model,
+            optimiser,
+            scheduler,
+            batches,
+            batches_per_epoch,
+            settings.background_weight,
+            f"epoch {epoch + 1}/{settings.epochs}",
+        )
+        accuracy = held_out_accuracy(
+            model, (collate(held_examples[i : i + 64]) for i in range(0, len(held_examples), 64))
+        )
         history.append({"epoch": epoch + 1, "loss": loss, "held_out_accuracy": accuracy})
         print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out accuracy {accuracy:.4f}", file=sys.stderr)
     config = {
@@ -128,7 +155,9 @@ def train_gesture(data: str | None, out_dir: str | Path, settings: GestureTraini
             "data": data or "synthetic",
             "train_samples": len(train_examples),
             "held_out_samples": len(held_examples),
-            "settings": {k: (v if not hasattr(v, "__dataclass_fields__") else asdict(v)) for k, v in asdict(settings).items()},
+            "settings": {
+                k: (v if not hasattr(v, "__dataclass_fields__") else asdict(v)) for k, v in asdict(settings).items()
+            },
             "history": history,
             "seconds": round(time.time() - started, 1),
         },
@@ -153,6 +182,7 @@ def evaluate_gestures(loaded: LoadedModel, data: str | None, count: int, out_dir
 
     labels = samples.labels if isinstance(samples, SyntheticGestures) else [label for _, label in samples]
     inputs = [
-        LabelledInput(f"gesture-{index}", classes[int(label)], lambda index=index: padded_chunks(index)) for index, label in enumerate(labels)
+        LabelledInput(f"gesture-{index}", classes[int(label)], lambda index=index: padded_chunks(index))
+        for index, label in enumerate(labels)
     ]
     return evaluate_inputs(loaded, inputs, classes, out_dir, {"data": data or f"synthetic (seed {HELD_OUT_SEED})"})

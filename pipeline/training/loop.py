@@ -5,7 +5,7 @@ gradient clipping, one-cycle learning rate, a progress bar, held-out accuracy pe
 from __future__ import annotations
 
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch

@@ -15,8 +15,8 @@ header promised but the file did not deliver. The run summary reports it once.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile

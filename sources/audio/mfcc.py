@@ -53,7 +53,7 @@ class MfccConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "MfccConfig":
+    def from_dict(cls, values: dict) -> MfccConfig:
         return cls(**values)
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import queue
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import soxr
@@ -111,7 +111,9 @@ class MicrophoneSource:
         self.sample_rate_hz = int(sample_rate_hz)
         self.device = resolve_input_device(device)
         self.name = f"mic:{self.device.name}"
-        self.device_sample_rate_hz = int(device_sample_rate_hz or self.device.default_sample_rate_hz or self.sample_rate_hz)
+        self.device_sample_rate_hz = int(
+            device_sample_rate_hz or self.device.default_sample_rate_hz or self.sample_rate_hz
+        )
         self.block_frames = max(1, int(round(self.device_sample_rate_hz * block_ms / 1000.0)))
         self.max_buffer_blocks = max(2, int(max_buffer_s * 1000.0 / block_ms))
         self.idle_timeout_s = idle_timeout_s

@@ -27,14 +27,17 @@ MAX_RECORDING_SPAN_US = 48 * 3600 * 1_000_000  # no event camera recording lasts
 
 
 class TimeOrder:
-    """Counts what :func:`time_ordered_blocks` repaired (``reordered_blocks``: blocks it sorted) and dropped (``late_events``)."""
+    """Counts what :func:`time_ordered_blocks` repaired (``reordered_blocks``: blocks it sorted) and
+    dropped (``late_events``)."""
 
     def __init__(self) -> None:
         self.late_events = 0
         self.reordered_blocks = 0
 
 
-def time_ordered_blocks(blocks: Iterable[np.ndarray], where: str, counters: TimeOrder | None = None) -> Iterator[np.ndarray]:
+def time_ordered_blocks(
+    blocks: Iterable[np.ndarray], where: str, counters: TimeOrder | None = None
+) -> Iterator[np.ndarray]:
     """Event blocks in time order (see the module docstring); ``where`` names the file in errors."""
     counters = counters if counters is not None else TimeOrder()
     first_us: int | None = None
@@ -59,8 +62,9 @@ def time_ordered_blocks(blocks: Iterable[np.ndarray], where: str, counters: Time
             index = int(np.argmax(t_us - first_us > MAX_RECORDING_SPAN_US))
             raise EventFileError(
                 f"{where}: event {events_before + index} has t = {int(t_us[index])} µs, "
-                f"{(int(t_us[index]) - first_us) / 3.6e9:.1f} h after the first event; expected a recording shorter than "
-                f"{MAX_RECORDING_SPAN_US / 3.6e9:.0f} h. The file's timestamps are corrupt: cut the recording before that event"
+                f"{(int(t_us[index]) - first_us) / 3.6e9:.1f} h after the first event; "
+                f"expected a recording shorter than {MAX_RECORDING_SPAN_US / 3.6e9:.0f} h. "
+                "The file's timestamps are corrupt: cut the recording before that event"
             )
         last_us = int(t_us[-1])
         events_before += len(block)

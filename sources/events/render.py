@@ -151,5 +151,6 @@ def render_recording(recording, out: Path, bin_ms: float, max_frames: int) -> st
     else:
         write_png_montage(stacked, out)
     return (
-        f"{len(stacked)} frames of {bin_ms} ms from {event_count} events ({recording.format_name}, {sensor.width}x{sensor.height})"
+        f"{len(stacked)} frames of {bin_ms} ms from {event_count} events "
+        f"({recording.format_name}, {sensor.width}x{sensor.height})"
     )

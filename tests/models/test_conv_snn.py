@@ -9,9 +9,13 @@ from spikestream.models.checkpoint import CheckpointError, load_checkpoint, save
 from spikestream.models.conv_snn import ConvSNNClassifier, ConvSNNConfig, detach_state
 
 CASES = {
-    "audio-temporal": ConvSNNConfig(input_shape=(1, 20), n_classes=11, channels=(8, 8, 8), kernel_size=3, kernel_t=(5, 5, 5), dilation_t=(1, 3, 6)),
+    "audio-temporal": ConvSNNConfig(
+        input_shape=(1, 20), n_classes=11, channels=(8, 8, 8), kernel_size=3, kernel_t=(5, 5, 5), dilation_t=(1, 3, 6)
+    ),
     "vision": ConvSNNConfig(input_shape=(2, 32, 32), n_classes=11, channels=(8, 16), kernel_size=3),
-    "vision-temporal": ConvSNNConfig(input_shape=(2, 16, 16), n_classes=4, channels=(4, 8), kernel_size=3, kernel_t=(3, 1), dilation_t=(2, 1)),
+    "vision-temporal": ConvSNNConfig(
+        input_shape=(2, 16, 16), n_classes=4, channels=(4, 8), kernel_size=3, kernel_t=(3, 1), dilation_t=(2, 1)
+    ),
     "recurrent": ConvSNNConfig(input_shape=(1, 20), n_classes=5, channels=(4, 4), kernel_size=3, recurrent=True),
 }
 

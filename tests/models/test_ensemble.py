@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
@@ -17,7 +16,15 @@ def trained_looking_member(seed: int, **overrides) -> ConvSNNClassifier:
     """A small audio-shaped classifier with random weights *and* random batch-norm statistics, so
     that a merge which mixed up channels between members would change the output."""
     torch.manual_seed(seed)
-    settings = dict(input_shape=(1, 20), n_classes=5, channels=(4, 6, 8), kernel_size=3, kernel_t=(3, 3, 3), dilation_t=(1, 2, 3), hidden=16)
+    settings = dict(
+        input_shape=(1, 20),
+        n_classes=5,
+        channels=(4, 6, 8),
+        kernel_size=3,
+        kernel_t=(3, 3, 3),
+        dilation_t=(1, 2, 3),
+        hidden=16,
+    )
     model = ConvSNNClassifier(ConvSNNConfig(**(settings | overrides))).eval()
     for norm in list(model.norms) + [model.hidden_in[1]]:
         norm.running_mean.uniform_(-0.5, 0.5)
@@ -55,7 +62,9 @@ def test_merge_command_writes_a_checkpoint_that_averages_its_members(tmp_path):
     paths = []
     for seed in range(2):
         member = trained_looking_member(seed, n_classes=len(config["labels"]))
-        paths.append(save_checkpoint(tmp_path / f"member{seed}", member, dict(config, name=f"m{seed}", training={"seed": seed})))
+        paths.append(
+            save_checkpoint(tmp_path / f"member{seed}", member, dict(config, name=f"m{seed}", training={"seed": seed}))
+        )
     out = tmp_path / "pair"
     result = run_cli("merge", *map(str, paths), "--out", str(out), timeout_s=300)
     assert result.returncode == 0, result.stderr

@@ -35,7 +35,9 @@ def test_replay_as_fast_as_possible_detects_the_digit_sequence():
     import json
 
     spans = json.loads(RECORDING.with_suffix(".json").read_text())["utterances"]
-    heard = [[s for s in spans if s["start_us"] <= detection["time_us"] <= s["end_us"] + 600_000] for detection in detections]
+    heard = [
+        [s for s in spans if s["start_us"] <= detection["time_us"] <= s["end_us"] + 600_000] for detection in detections
+    ]
     assert all(len(matches) == 1 for matches in heard), detections
     misread = [d for d, matches in zip(detections, heard) if matches[0]["label"] != d["label"]]
     assert len(misread) <= 1, misread

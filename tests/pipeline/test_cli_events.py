@@ -50,13 +50,18 @@ def test_replay_gesture_sequence_detects_each_gesture_in_order():
 def test_send_over_udp_drives_the_live_camera_path(free_udp_port):
     listener = subprocess.Popen(
         SPIKESTREAM + ["listen", "--camera", f"udp://127.0.0.1:{free_udp_port}", "--idle-timeout", "2", "--jsonl", "-"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
         while "listening to" not in (listener.stderr.readline() or "") and time.monotonic() < deadline:
             pass
-        sender = run_cli("send", str(SEQUENCE), "--sensor", "128x128", "--udp", f"127.0.0.1:{free_udp_port}", "--speed", "1")
+        sender = run_cli(
+            "send", str(SEQUENCE), "--sensor", "128x128", "--udp", f"127.0.0.1:{free_udp_port}", "--speed", "1"
+        )
         assert sender.returncode == 0, sender.stderr
         sent = int(re.search(r"sent (\d+) events", sender.stderr).group(1))
         assert sent == len(np.load(SEQUENCE))
@@ -117,14 +122,25 @@ def write_dvs_gesture_layout(root, users: int = 2) -> None:
 def test_train_and_evaluate_on_the_dvs_gesture_layout(tmp_path):
     write_dvs_gesture_layout(tmp_path / "data")
     out = tmp_path / "checkpoint"
-    result = run_cli("train", "gesture", "--data", str(tmp_path / "data"), "--epochs", "1", "--out", str(out), timeout_s=600)
+    result = run_cli(
+        "train", "gesture", "--data", str(tmp_path / "data"), "--epochs", "1", "--out", str(out), timeout_s=600
+    )
     assert result.returncode == 0, result.stderr
     loaded = load_checkpoint(out)
     assert loaded.config["front_end"]["sensor_width"] == 128 and loaded.config["front_end"]["sensor_height"] == 128
     assert len(loaded.labels) == 12 and loaded.config["training"]["train_samples"] == 22
     shipped = load_checkpoint("dvs-gestures")
     assert loaded.model.config == shipped.model.config  # the same architecture as the shipped model
-    evaluation = run_cli("evaluate", "--model", str(out), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "eval"), timeout_s=600)
+    evaluation = run_cli(
+        "evaluate",
+        "--model",
+        str(out),
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "eval"),
+        timeout_s=600,
+    )
     assert evaluation.returncode == 0, evaluation.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["clips"] == 22 and 0.0 <= metrics["accuracy"] <= 1.0
@@ -140,6 +156,8 @@ def test_evaluate_an_event_model_on_a_folder_of_recordings_per_label(tmp_path):
     result = run_cli("evaluate", "--model", "dvs-gestures", "--data", str(data), "--split", "all", "--out", str(out))
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["clips"] == 11 and set(metrics["per_class_recall"]) == set(load_checkpoint("dvs-gestures").labels[1:])
+    assert metrics["clips"] == 11 and set(metrics["per_class_recall"]) == set(
+        load_checkpoint("dvs-gestures").labels[1:]
+    )
     assert metrics["accuracy"] >= 0.8, metrics  # the sample gestures are synthetic, like the model's training data
     assert (out / "confusion.png").stat().st_size > 1000

@@ -49,7 +49,9 @@ def test_without_class_switch_a_change_of_class_is_still_one_event():
 
 
 def test_a_different_class_back_to_back_fires_after_the_refractory_time():
-    config = DecisionConfig(window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=300, allow_class_switch=True)
+    config = DecisionConfig(
+        window_steps=4, on_threshold=0.6, off_threshold=0.6, refractory_ms=300, allow_class_switch=True
+    )
     decision = make_decision(config, n_classes=4, step_us=10_000)
     # class 3 takes over for 100 ms, all within the refractory time after class 1 fired: no second detection
     assert [f.class_index for f in decision.update(logits_for([1] * 20 + [3] * 10))] == [1]

@@ -10,7 +10,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
@@ -63,18 +62,33 @@ def run_in_process(argv: list[str], capsys) -> tuple[int, str]:
 def test_random_option_values_exit_0_or_2_with_a_message(data, short_clip, short_events, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir(exist_ok=True)
-    command = data.draw(st.sampled_from([
-        ["replay", short_clip, "--speed", "0", "--quiet"],
-        ["replay", short_events, "--speed", "0", "--quiet"],
-        ["show", short_events, "--sensor", "128x128", "--out", str(tmp_path / "f.png"), "--max-frames", "5"],
-        ["train", "audio", "--data", str(empty), "--out", str(tmp_path / "m")],
-    ]))
-    option = data.draw(st.sampled_from({
-        "replay": ["--speed", "--threshold"],
-        "show": ["--bin-ms", "--max-frames", "--sensor"],
-        "train": ["--epochs", "--learning-rate", "--equaliser-db", "--reverb-probability", "--decide-fraction", "--channels",
-                  "--speed-range"],
-    }[command[0]]))
+    command = data.draw(
+        st.sampled_from(
+            [
+                ["replay", short_clip, "--speed", "0", "--quiet"],
+                ["replay", short_events, "--speed", "0", "--quiet"],
+                ["show", short_events, "--sensor", "128x128", "--out", str(tmp_path / "f.png"), "--max-frames", "5"],
+                ["train", "audio", "--data", str(empty), "--out", str(tmp_path / "m")],
+            ]
+        )
+    )
+    option = data.draw(
+        st.sampled_from(
+            {
+                "replay": ["--speed", "--threshold"],
+                "show": ["--bin-ms", "--max-frames", "--sensor"],
+                "train": [
+                    "--epochs",
+                    "--learning-rate",
+                    "--equaliser-db",
+                    "--reverb-probability",
+                    "--decide-fraction",
+                    "--channels",
+                    "--speed-range",
+                ],
+            }[command[0]]
+        )
+    )
     value = data.draw(NUMBERS)
     code, stderr = run_in_process(command + [option, value], capsys)
     assert code in (0, 2), (command, option, value, code, stderr)
@@ -85,8 +99,12 @@ def test_random_option_values_exit_0_or_2_with_a_message(data, short_clip, short
 
 def test_a_camera_fed_garbage_then_silence_counts_it_and_ends(free_udp_port):
     listener = subprocess.Popen(
-        SPIKESTREAM + ["listen", "--camera", f"udp://127.0.0.1:{free_udp_port}", "--idle-timeout", "1", "--seconds", "20"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        SPIKESTREAM
+        + ["listen", "--camera", f"udp://127.0.0.1:{free_udp_port}", "--idle-timeout", "1", "--seconds", "20"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -119,9 +137,14 @@ def test_a_camera_fed_garbage_then_silence_counts_it_and_ends(free_udp_port):
 def test_ctrl_c_during_start_up_exits_130_without_a_traceback(delay_s):
     # 0.3-1 s is while torch loads (a Ctrl-C inside its native start-up used to abort the process with
     # "terminate called after throwing ..."); the interpreter's own first ~0.1 s is Python's, not ours
-    process = subprocess.Popen(SPIKESTREAM + ["replay", str(DIGITS), "--speed", "1"], cwd=REPO_ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        SPIKESTREAM + ["replay", str(DIGITS), "--speed", "1"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     time.sleep(delay_s)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -131,13 +154,20 @@ def test_ctrl_c_during_start_up_exits_130_without_a_traceback(delay_s):
 
 def test_sigterm_while_the_sinks_close_keeps_every_line_whole(tmp_path):
     out = tmp_path / "out.jsonl"
-    process = subprocess.Popen(SPIKESTREAM + ["replay", str(DIGITS), "--speed", "0", "--jsonl", str(out), "--sink", "console"],
-                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        SPIKESTREAM + ["replay", str(DIGITS), "--speed", "0", "--jsonl", str(out), "--sink", "console"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
     def terminate_when_done() -> None:
         while process.poll() is None and not (out.exists() and out.stat().st_size > 0):
             time.sleep(0.005)
         if process.poll() is None:
             process.terminate()
+
     killer = threading.Thread(target=terminate_when_done)
     killer.start()
     _, stderr = process.communicate(timeout=120)
@@ -154,8 +184,14 @@ def test_a_send_outlier_hours_later_is_not_waited_for(tmp_path, free_udp_port):
     path = tmp_path / "outlier.npy"
     np.save(path, events)
     started = time.monotonic()
-    result = subprocess.run(SPIKESTREAM + ["send", str(path), "--sensor", "128x128", "--udp", f"127.0.0.1:{free_udp_port}"],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    result = subprocess.run(
+        SPIKESTREAM + ["send", str(path), "--sensor", "128x128", "--udp", f"127.0.0.1:{free_udp_port}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 30  # was: a one-hour sleep
     assert "sent 2000 events" in result.stderr

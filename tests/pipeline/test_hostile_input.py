@@ -35,7 +35,9 @@ def max_rss_mib(*args: str, timeout_s: float = 300) -> tuple[subprocess.Complete
         "print('RSS_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
         "sys.exit(result.returncode)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s
+    )
     rss_kib = int(result.stderr.rsplit("RSS_KIB", 1)[1].split()[0])
     return result, rss_kib / 1024
 
@@ -108,7 +110,10 @@ def test_a_full_disk_sink_is_reported_and_the_exit_code_says_so():
 
 
 def test_a_closed_pipe_sink_is_reported_and_the_exit_code_says_so():
-    command = " ".join(SPIKESTREAM + ["replay", str(DIGITS), "--speed", "0", "--jsonl", "-"]) + " 2>err.txt | head -1; exit ${PIPESTATUS[0]}"
+    command = (
+        " ".join(SPIKESTREAM + ["replay", str(DIGITS), "--speed", "0", "--jsonl", "-"])
+        + " 2>err.txt | head -1; exit ${PIPESTATUS[0]}"
+    )
     result = subprocess.run(["bash", "-c", command], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     error = (REPO_ROOT / "err.txt").read_text()
     (REPO_ROOT / "err.txt").unlink()
@@ -122,7 +127,8 @@ def test_a_camera_without_sender_stops_after_seconds(free_udp_port):
     result = run_cli("listen", "--camera", f"udp://127.0.0.1:{free_udp_port}", "--seconds", "1.5", timeout_s=60)
     assert time.monotonic() - started < 20
     assert result.returncode == 0, result.stderr
-    assert "nan" not in result.stderr and "in 1.50 s of stream" in result.stderr, result.stderr
+    assert "nan" not in result.stderr and "no input received" in result.stderr, result.stderr
+    assert "no event arrived" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -149,7 +155,18 @@ def test_a_camera_without_sender_stops_after_seconds(free_udp_port):
         (["send", str(GESTURES), "--sensor", "128x128", "--udp", "127.0.0.1:3333", "--speed", "nan"], "--speed"),
         (["send", str(GESTURES), "--sensor", "huge", "--udp", "127.0.0.1:3333"], "--sensor 'huge'"),
         (["train", "audio", "--data", str(REPO_ROOT / "recordings" / "espeak_digits"), "--epochs", "0"], "--epochs"),
-        (["evaluate", "--model", "fsdd-digits", "--data", str(REPO_ROOT / "recordings" / "espeak_digits"), "--out", str(DIGITS)], "is a file"),
+        (
+            [
+                "evaluate",
+                "--model",
+                "fsdd-digits",
+                "--data",
+                str(REPO_ROOT / "recordings" / "espeak_digits"),
+                "--out",
+                str(DIGITS),
+            ],
+            "is a file",
+        ),
         (["merge", "fsdd-digits", "--out", str(DIGITS)], "is a file"),
     ],
 )
@@ -163,7 +180,9 @@ def test_ordinary_user_errors_exit_2_with_a_message(args, message):
 def test_an_empty_weights_file_is_a_checkpoint_error(tmp_path):
     folder = tmp_path / "broken"
     folder.mkdir()
-    (folder / "config.json").write_text((REPO_ROOT / "models" / "checkpoints" / "fsdd-digits" / "config.json").read_text())
+    (folder / "config.json").write_text(
+        (REPO_ROOT / "models" / "checkpoints" / "fsdd-digits" / "config.json").read_text()
+    )
     (folder / "weights.pt").write_bytes(b"")
     result = run_cli("replay", str(DIGITS), "--model", str(folder))
     assert result.returncode == 2 and "not a usable checkpoint" in result.stderr and "Traceback" not in result.stderr
@@ -186,8 +205,13 @@ def test_training_without_out_never_writes_the_shipped_checkpoints():
 
 def test_sigterm_mid_stream_flushes_and_exits_130(tmp_path):
     out = tmp_path / "out.jsonl"
-    process = subprocess.Popen(SPIKESTREAM + ["replay", str(DIGITS), "--speed", "1", "--jsonl", str(out)], cwd=REPO_ROOT,
-                               stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    process = subprocess.Popen(
+        SPIKESTREAM + ["replay", str(DIGITS), "--speed", "1", "--jsonl", str(out)],
+        cwd=REPO_ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     time.sleep(8)
     process.terminate()
     _, stderr = process.communicate(timeout=30)
@@ -195,4 +219,3 @@ def test_sigterm_mid_stream_flushes_and_exits_130(tmp_path):
     lines = out.read_text().splitlines()
     assert lines and all(line.startswith("{") and line.endswith("}") for line in lines)
     assert "(interrupted)" in stderr
-

@@ -41,7 +41,9 @@ def readme_library_examples() -> list[str]:
 def test_readme_library_examples_run_as_written(index):
     examples = readme_library_examples()
     assert len(examples) >= 2, "the README's library section shows an audio and an event example"
-    result = subprocess.run([sys.executable, "-c", examples[index]], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", examples[index]], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "Detection(" in result.stdout or "detections" in result.stdout, result.stdout
 
@@ -65,7 +67,9 @@ def test_audio_file_stream_gives_the_digit_sequence():
 def test_event_recording_stream_and_its_drop_counts():
     model = spikestream.load_model("dvs-gestures")
     stream = spikestream.open_stream(GESTURES, model)
-    assert stream.input_kind == "events" and stream.notes == ["gesture_sequence.npy stores no sensor size; reading it as 128x128"]
+    assert stream.input_kind == "events" and stream.notes == [
+        "gesture_sequence.npy stores no sensor size; reading it as 128x128"
+    ]
     report = spikestream.run(stream, model)
     assert len(report.detections) >= 3
     assert set(report.source_drops) == {"out_of_range_events", "late_events"}
@@ -114,10 +118,17 @@ def test_microphone_stream_through_portaudio(alsa_home):  # noqa: F811
         "model = spikestream.load_model('fsdd-digits')\n"
         "stream = spikestream.open_stream('mic', model, seconds=15.0, buffer_s=20.0, device_rate_hz=16000)\n"
         "report = spikestream.run(stream, model)\n"
-        "print(json.dumps({'name': stream.name, 'labels': [d.label for d in report.detections], 'drops': report.source_drops}))\n"
+        "print(json.dumps({'name': stream.name, 'labels': [d.label for d in report.detections], "
+        "'drops': report.source_drops}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env={**os.environ, **alsa_home},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={**os.environ, **alsa_home},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["name"].startswith("mic:")

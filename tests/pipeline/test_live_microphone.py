@@ -47,8 +47,17 @@ def test_lists_the_alsa_capture_device(alsa_home):
 def test_microphone_detects_the_spoken_digits_and_reports_overflow(alsa_home):
     duration_s = 15.0  # the file is 13.4 s; the rest is the null device's silence
     result = run_cli(
-        "listen", "--jsonl", "-", "--device-rate", str(CAPTURE_RATE_HZ), "--seconds", str(duration_s),
-        "--buffer-seconds", "20", env=alsa_home, timeout_s=120,
+        "listen",
+        "--jsonl",
+        "-",
+        "--device-rate",
+        str(CAPTURE_RATE_HZ),
+        "--seconds",
+        str(duration_s),
+        "--buffer-seconds",
+        "20",
+        env=alsa_home,
+        timeout_s=120,
     )
     assert result.returncode == 0, result.stderr
     detections = json_lines(result.stdout)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from spikestream.models.checkpoint import load_checkpoint
 from spikestream.pipeline.training.evaluate import evaluate_audio, evaluation_clips
 from spikestream.pipeline.training.gesture import HELD_OUT_SEED, evaluate_gestures
-
 
 # The target is 97 %; the shipped model reaches 97.6 % (6 errors). It is a merged ensemble of
 # four (spikestream merge): the single model of the previous release (96.0 % here, 96.25 % on unheard
@@ -51,7 +49,9 @@ def test_digit_model_never_trained_on_test_takes(fsdd_dir):
     for member in members:  # a merged ensemble (spikestream merge): every member's own training record
         fsdd_train_clips = member["train_clips"] - member.get("extra_train_clips", 0)
         assert fsdd_train_clips == 2250 and member["held_out_clips"] == 250
-        if "train_files" in member:  # recorded by trainings since the file lists were kept (the shipped members predate it)
+        if (
+            "train_files" in member
+        ):  # recorded by trainings since the file lists were kept (the shipped members predate it)
             assert not {Path(name).name for name in member["train_files"]} & test_takes
         for folder in member["settings"].get("extra_data", []):  # extra voices: none of the held-out espeak voices
             assert Path(folder).name != "espeak_digits"

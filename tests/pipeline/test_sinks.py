@@ -17,14 +17,21 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from spikestream.pipeline.detection import Detection
 from spikestream.pipeline.sinks import (
-    CallbackSink, ConsoleSink, JsonLinesSink, NonBlockingSink, SinkError, build_sinks, close_sinks,
+    CallbackSink,
+    ConsoleSink,
+    JsonLinesSink,
+    NonBlockingSink,
+    SinkError,
+    build_sinks,
+    close_sinks,
 )
 
 DETECTION = Detection(time_us=1_234_567, label="7", score=0.9123456, source="x.wav", latency_ms=12.345)
@@ -107,7 +114,7 @@ def child_counts(stderr: str) -> dict[str, Any]:
     assert "Traceback" not in stderr, stderr
     lines = [line for line in stderr.splitlines() if line.startswith("COUNTS ")]
     assert lines, f"the child reported nothing: {stderr!r}"
-    return json.loads(lines[-1][len("COUNTS "):])
+    return json.loads(lines[-1][len("COUNTS ") :])
 
 
 def python_child(script: str, **popen: Any) -> subprocess.Popen:
@@ -119,7 +126,12 @@ def python_child(script: str, **popen: Any) -> subprocess.Popen:
 
 def test_json_form_is_stable():
     assert json.loads(DETECTION.to_json()) == {
-        "time_us": 1234567, "time_s": 1.235, "label": "7", "score": 0.9123, "source": "x.wav", "latency_ms": 12.35,
+        "time_us": 1234567,
+        "time_s": 1.235,
+        "label": "7",
+        "score": 0.9123,
+        "source": "x.wav",
+        "latency_ms": 12.35,
     }
 
 
@@ -252,7 +264,9 @@ def test_stdout_to_a_pipe_nobody_reads_closes_in_time():
         "sink = NonBlockingSink(JsonLinesSink('-'), queue_size=1000, close_timeout_s=0.3)\n"
         "for _ in range(200):\n    sink.emit(DETECTION)\n"
         "sink.close()\nreport(sink)\n",
-        stdout=write_end, stderr=subprocess.PIPE, text=True,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     os.close(write_end)
     try:
@@ -279,7 +293,9 @@ def test_ctrl_c_while_closing_a_stalled_sink_stops_the_wait():
         "for _ in range(200):\n    sink.emit(DETECTION)\n"
         "print('closing', file=sys.stderr, flush=True)\n"
         "sink.close()\nreport(sink)\n",
-        stdout=write_end, stderr=subprocess.PIPE, text=True,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     os.close(write_end)
     try:
@@ -305,7 +321,10 @@ def test_head_1_reader_going_away_is_a_dead_sink_with_its_losses_counted():
         "sys.stdin.readline()  # the test says go once `head -1` has exited\n"
         "for _ in range(10):\n    sink.emit(DETECTION)\n    time.sleep(0.005)\n"
         "sink.close()\nreport(sink)\n",
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     head = subprocess.Popen(["head", "-1"], stdin=child.stdout, stdout=subprocess.PIPE, text=True)
     child.stdout.close()  # only head reads the child's stdout
@@ -333,7 +352,11 @@ def test_dev_full_is_a_dead_sink_counting_every_detection_it_did_not_deliver(cap
     bounded(sink.close)
     sink.emit(DETECTION)  # even after close
     assert counts(sink) == {
-        "emitted": 12, "delivered": 0, "dropped": 0, "lost": 12, "errors": 0,
+        "emitted": 12,
+        "delivered": 0,
+        "dropped": 0,
+        "lost": 12,
+        "errors": 0,
         "error": "jsonl:/dev/full: [Errno 28] No space left on device",
     }
     assert sink.incomplete and sink.summary() == (
@@ -389,8 +412,12 @@ def test_a_full_file_system_leaves_whole_lines_only(tmp_path):
         pytest.skip("mounting a small tmpfs needs root (the file-size-limit test covers the same path)")
     mount_point = tmp_path / "small"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True, timeout=HUNG_S)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        timeout=HUNG_S,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -418,7 +445,8 @@ def test_a_file_size_limit_leaves_whole_lines_only(tmp_path):
         f"sink = NonBlockingSink(JsonLinesSink({str(path)!r}))\n"
         "for _ in range(20):\n    sink.emit(DETECTION)\n"
         "sink.close()\nreport(sink)\n",
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _, stderr = child.communicate(timeout=HUNG_S)
@@ -472,8 +500,10 @@ def test_a_jsonl_file_without_permission_is_a_sink_error(tmp_path):
     else:
         pytest.skip("running as root without setpriv: no way to be refused")
     try:
-        for spec, reason in ((f"jsonl:{locked}/d.jsonl", "cannot open"),
-                             (f"jsonl:{locked}/sub/d.jsonl", "cannot create")):
+        for spec, reason in (
+            (f"jsonl:{locked}/d.jsonl", "cannot open"),
+            (f"jsonl:{locked}/sub/d.jsonl", "cannot create"),
+        ):
             done = subprocess.run(command + [spec], cwd=REPO_ROOT, capture_output=True, text=True, timeout=HUNG_S)
             assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
             assert reason in done.stdout and str(locked) in done.stdout and "Permission denied" in done.stdout

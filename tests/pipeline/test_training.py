@@ -26,8 +26,27 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
             (extra / str(digit) / name).symlink_to(REPO_ROOT / "recordings" / "espeak_digits" / name)
     out = tmp_path / "model"
     result = run_cli(
-        "train", "audio", "--data", str(data), "--extra-data", str(extra), "--channels", "8,8,12", "--speed-range", "0.8,1.25",
-        "--equaliser-db", "6", "--reverb-probability", "0.5", "--decide-fraction", "0.4", "--epochs", "1", "--out", str(out), timeout_s=600,
+        "train",
+        "audio",
+        "--data",
+        str(data),
+        "--extra-data",
+        str(extra),
+        "--channels",
+        "8,8,12",
+        "--speed-range",
+        "0.8,1.25",
+        "--equaliser-db",
+        "6",
+        "--reverb-probability",
+        "0.5",
+        "--decide-fraction",
+        "0.4",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        timeout_s=600,
     )
     assert result.returncode == 0, result.stderr
     assert "epoch 1/1" in result.stderr  # progress is shown
@@ -43,7 +62,11 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     assert not set(train_files) & set(held_out_files)
     assert loaded.config["model"]["channels"] == [8, 8, 12]
     canvas = loaded.config["training"]["settings"]["canvas"]
-    assert canvas["speed_range"] == [0.8, 1.25] and canvas["equaliser_max_db"] == 6.0 and canvas["reverb_probability"] == 0.5
+    assert (
+        canvas["speed_range"] == [0.8, 1.25]
+        and canvas["equaliser_max_db"] == 6.0
+        and canvas["reverb_probability"] == 0.5
+    )
     assert canvas["timing"]["decide_fraction"] == 0.4 and canvas["timing"]["early_fraction"] == 0.3
     front_end = loaded.config["front_end"]
     assert front_end["mfcc"]["sample_rate_hz"] == 8000 and len(front_end["feature_mean"]) == front_end["mfcc"]["n_mfcc"]
@@ -71,7 +94,18 @@ def test_extra_data_with_labels_the_main_data_lacks_is_a_clear_error(tmp_path, f
     for take in range(6):
         (data / f"1_george_{take}.wav").symlink_to(fsdd_dir / f"1_george_{take}.wav")
     (extra / "a.wav").symlink_to(fsdd_dir / "1_george_9.wav")
-    result = run_cli("train", "audio", "--data", str(data), "--extra-data", str(extra.parent), "--epochs", "1", "--out", str(tmp_path / "m"))
+    result = run_cli(
+        "train",
+        "audio",
+        "--data",
+        str(data),
+        "--extra-data",
+        str(extra.parent),
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "m"),
+    )
     assert result.returncode == 2
     assert "--extra-data" in result.stderr and "'hello'" in result.stderr
 
@@ -79,13 +113,19 @@ def test_extra_data_with_labels_the_main_data_lacks_is_a_clear_error(tmp_path, f
 def test_augmentation_and_channel_options_out_of_range_are_clear_errors(tmp_path, fsdd_dir):
     result = run_cli("train", "audio", "--data", str(fsdd_dir), "--channels", "8,x,8", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "--channels '8,x,8'" in result.stderr
-    result = run_cli("train", "audio", "--data", str(fsdd_dir), "--speed-range", "1.2,0.9", "--out", str(tmp_path / "m"))
+    result = run_cli(
+        "train", "audio", "--data", str(fsdd_dir), "--speed-range", "1.2,0.9", "--out", str(tmp_path / "m")
+    )
     assert result.returncode == 2 and "--speed-range '1.2,0.9'" in result.stderr and "MIN <= MAX" in result.stderr
-    result = run_cli("train", "audio", "--data", str(fsdd_dir), "--reverb-probability", "1.5", "--out", str(tmp_path / "m"))
+    result = run_cli(
+        "train", "audio", "--data", str(fsdd_dir), "--reverb-probability", "1.5", "--out", str(tmp_path / "m")
+    )
     assert result.returncode == 2 and "--reverb-probability 1.5" in result.stderr and "between 0 and 1" in result.stderr
     result = run_cli("train", "audio", "--data", str(fsdd_dir), "--equaliser-db", "-3", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "--equaliser-db -3.0" in result.stderr
-    result = run_cli("train", "audio", "--data", str(fsdd_dir), "--decide-fraction", "0.2", "--out", str(tmp_path / "m"))
+    result = run_cli(
+        "train", "audio", "--data", str(fsdd_dir), "--decide-fraction", "0.2", "--out", str(tmp_path / "m")
+    )
     assert result.returncode == 2 and "--decide-fraction 0.2" in result.stderr and "between 0.3" in result.stderr
 
 
@@ -94,7 +134,18 @@ def test_init_from_a_checkpoint_with_other_labels_is_a_clear_error(tmp_path, fsd
     data.mkdir()
     for take in range(6):  # one label only: the shipped digit model has ten
         (data / f"1_george_{take}.wav").symlink_to(fsdd_dir / f"1_george_{take}.wav")
-    result = run_cli("train", "audio", "--data", str(data), "--init-from", "fsdd-digits", "--epochs", "1", "--out", str(tmp_path / "m"))
+    result = run_cli(
+        "train",
+        "audio",
+        "--data",
+        str(data),
+        "--init-from",
+        "fsdd-digits",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "m"),
+    )
     assert result.returncode == 2
     assert "--init-from fsdd-digits" in result.stderr and "differ from the data's ['background', '1']" in result.stderr
     assert not (tmp_path / "m").exists()

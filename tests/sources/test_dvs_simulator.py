@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from spikestream.sources.events.event_array import EVENT_DTYPE, SensorSize
 from spikestream.sources.events.simulation.dvs_simulator import (
     DvsConfig,
     DvsPixelArray,
@@ -15,10 +16,11 @@ from spikestream.sources.events.simulation.dvs_simulator import (
     initial_state,
     simulate_dvs,
 )
-from spikestream.sources.events.event_array import EVENT_DTYPE, SensorSize
 
 HALF_LN2 = np.log(2.0) / 2
-EXACT = DvsConfig(on_threshold=HALF_LN2, off_threshold=HALF_LN2, threshold_mismatch=0.0, refractory_us=0, noise_rate_hz=0.0)
+EXACT = DvsConfig(
+    on_threshold=HALF_LN2, off_threshold=HALF_LN2, threshold_mismatch=0.0, refractory_us=0, noise_rate_hz=0.0
+)
 
 
 def frames_of(values: list[float], height: int = 1, width: int = 1) -> np.ndarray:
@@ -142,7 +144,9 @@ def test_several_crossings_in_one_interval_keep_per_pixel_order() -> None:
     log_start = np.array([0.0, 0.0, 2 * HALF_LN2, -HALF_LN2])
     log_end = np.array([2 * HALF_LN2, -HALF_LN2, 0.0, 0.0])
     t_start, t_end = np.array([0, 0, 1000, 1000]), np.array([1000, 1000, 2000, 2000])
-    fired, times, polarity, new_state = crossing_events(pixels, log_start, log_end, t_start, t_end, state, thresholds, 0)
+    fired, times, polarity, new_state = crossing_events(
+        pixels, log_start, log_end, t_start, t_end, state, thresholds, 0
+    )
     by_pixel = {p: sorted(zip(times[fired == p].tolist(), polarity[fired == p].tolist())) for p in (0, 1)}
     assert by_pixel[0] == [(500, 1), (1000, 1), (1500, 0), (2000, 0)]
     assert by_pixel[1] == [(1000, 0), (2000, 1)]

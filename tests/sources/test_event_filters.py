@@ -27,7 +27,9 @@ def reference_refractory(events: np.ndarray, refractory_us: int) -> np.ndarray:
 
 def random_events(rng: np.random.Generator, count: int, sensor: SensorSize, span_us: int) -> np.ndarray:
     t_us = np.sort(rng.integers(0, span_us, count))
-    return make_events(rng.integers(0, sensor.width, count), rng.integers(0, sensor.height, count), t_us, rng.integers(0, 2, count))
+    return make_events(
+        rng.integers(0, sensor.width, count), rng.integers(0, sensor.height, count), t_us, rng.integers(0, 2, count)
+    )
 
 
 def filter_in_chunks(filter_function, events, window_us, sensor, rng, **options) -> np.ndarray:

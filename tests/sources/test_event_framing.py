@@ -15,10 +15,15 @@ import tonic
 from PIL import Image, ImageSequence
 
 from spikestream.sources.events import render
-from spikestream.sources.events.front_end import binning_kernel, framing
 from spikestream.sources.events.event_array import SensorSize, make_events
+from spikestream.sources.events.front_end import binning_kernel, framing
 from spikestream.sources.events.front_end.filters import denoise_filter, refractory_filter
-from spikestream.sources.events.front_end.framing import EventFrontEndConfig, FrameEvents, StreamingEventFramer, bin_events
+from spikestream.sources.events.front_end.framing import (
+    EventFrontEndConfig,
+    FrameEvents,
+    StreamingEventFramer,
+    bin_events,
+)
 
 
 def tonic_frame_count(t_us: np.ndarray, bin_us: int) -> int:
@@ -33,7 +38,9 @@ def tonic_frames(events: np.ndarray, sensor: SensorSize, bin_us: int) -> np.ndar
 
 def random_events(rng: np.random.Generator, count: int, sensor: SensorSize, span_us: int, t0_us: int = 0) -> np.ndarray:
     t_us = np.sort(rng.integers(t0_us, t0_us + span_us, count))
-    return make_events(rng.integers(0, sensor.width, count), rng.integers(0, sensor.height, count), t_us, rng.integers(0, 2, count))
+    return make_events(
+        rng.integers(0, sensor.width, count), rng.integers(0, sensor.height, count), t_us, rng.integers(0, 2, count)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +75,9 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize("bin_us", [1000, 3333, 20000, 400000])
 def test_bin_events_equals_tonic_on_nmnist(backend: str, nmnist_events: np.ndarray, bin_us: int) -> None:
     expected = tonic_frames(nmnist_events, NMNIST, bin_us)
-    frames = bin_events(nmnist_events, NMNIST, int(nmnist_events["t"][0]), bin_us, tonic_frame_count(nmnist_events["t"], bin_us))
+    frames = bin_events(
+        nmnist_events, NMNIST, int(nmnist_events["t"][0]), bin_us, tonic_frame_count(nmnist_events["t"], bin_us)
+    )
     assert frames.dtype == np.float32 and frames.shape == expected.shape
     np.testing.assert_array_equal(frames, expected)
 
@@ -76,7 +85,9 @@ def test_bin_events_equals_tonic_on_nmnist(backend: str, nmnist_events: np.ndarr
 @pytest.mark.parametrize("bin_us", [1000, 10000, 33333])
 def test_bin_events_equals_tonic_on_davis(backend: str, davis_events: np.ndarray, bin_us: int) -> None:
     expected = tonic_frames(davis_events, DAVIS, bin_us)
-    frames = bin_events(davis_events, DAVIS.as_tonic(), int(davis_events["t"][0]), bin_us, tonic_frame_count(davis_events["t"], bin_us))
+    frames = bin_events(
+        davis_events, DAVIS.as_tonic(), int(davis_events["t"][0]), bin_us, tonic_frame_count(davis_events["t"], bin_us)
+    )
     np.testing.assert_array_equal(frames, expected)
     # the streaming framer and the one-shot transform agree with tonic too
     counts = EventFrontEndConfig(DAVIS.width, DAVIS.height, bin_ms=bin_us / 1000, output_mode="counts")
@@ -85,11 +96,15 @@ def test_bin_events_equals_tonic_on_davis(backend: str, davis_events: np.ndarray
 
 @pytest.mark.parametrize("small_window_cells", [0, 1 << 40])  # NumPy path: one add.at per bin, or per block
 @pytest.mark.parametrize("seed", range(6))
-def test_bin_events_equals_tonic_on_random_events(monkeypatch: pytest.MonkeyPatch, backend: str, small_window_cells: int, seed: int) -> None:
+def test_bin_events_equals_tonic_on_random_events(
+    monkeypatch: pytest.MonkeyPatch, backend: str, small_window_cells: int, seed: int
+) -> None:
     monkeypatch.setattr(binning_kernel, "_SMALL_WINDOW_CELLS", small_window_cells)
     rng = np.random.default_rng(seed)
     sensor = SensorSize(int(rng.integers(1, 40)), int(rng.integers(1, 30)))
-    events = random_events(rng, int(rng.integers(1, 5000)), sensor, int(rng.integers(1, 200000)), t0_us=int(rng.integers(0, 10**12)))
+    events = random_events(
+        rng, int(rng.integers(1, 5000)), sensor, int(rng.integers(1, 200000)), t0_us=int(rng.integers(0, 10**12))
+    )
     bin_us = int(rng.integers(1, 20000 if seed % 2 else 300))  # even seeds: many bins per block
     frames = bin_events(events, sensor, int(events["t"][0]), bin_us, tonic_frame_count(events["t"], bin_us))
     np.testing.assert_array_equal(frames, tonic_frames(events, sensor, bin_us))
@@ -98,22 +113,31 @@ def test_bin_events_equals_tonic_on_random_events(monkeypatch: pytest.MonkeyPatc
     np.testing.assert_array_equal(bin_events(as_tonic, sensor, int(events["t"][0]), bin_us, len(frames)), frames)
 
 
-@pytest.mark.parametrize("settings", [
-    dict(output_mode="counts", roi=(3, 2, 20, 17), downsample_factor=3),
-    dict(output_mode="binary", roi=(0, 5, 31, 20), downsample_factor=4),
-    dict(output_mode="binary", refractory_ms=0.3),
-    dict(output_mode="counts", downsample_factor=2, denoise_ms=1.0),
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(output_mode="counts", roi=(3, 2, 20, 17), downsample_factor=3),
+        dict(output_mode="binary", roi=(0, 5, 31, 20), downsample_factor=4),
+        dict(output_mode="binary", refractory_ms=0.3),
+        dict(output_mode="counts", downsample_factor=2, denoise_ms=1.0),
+    ],
+)
 def test_numba_and_numpy_kernels_give_identical_frames(monkeypatch: pytest.MonkeyPatch, settings: dict) -> None:
     if binning_kernel.frame_block_numba is None:
         pytest.skip("numba is not installed")
     rng = np.random.default_rng(11)
     events = random_events(rng, 20000, NMNIST, 300_000, t0_us=5)
     config = EventFrontEndConfig(NMNIST.width, NMNIST.height, bin_ms=0.9, **settings)
-    compiled = [push_in_chunks(StreamingEventFramer(config), events, np.random.default_rng(1)), FrameEvents(config)(events)]
+    compiled = [
+        push_in_chunks(StreamingEventFramer(config), events, np.random.default_rng(1)),
+        FrameEvents(config)(events),
+    ]
     compiled.append(bin_events(events, NMNIST, 3, 700, 500))
     monkeypatch.setattr(binning_kernel, "frame_block_numba", None)
-    fallback = [push_in_chunks(StreamingEventFramer(config), events, np.random.default_rng(1)), FrameEvents(config)(events)]
+    fallback = [
+        push_in_chunks(StreamingEventFramer(config), events, np.random.default_rng(1)),
+        FrameEvents(config)(events),
+    ]
     fallback.append(bin_events(events, NMNIST, 3, 700, 500))
     for ours, theirs in zip(compiled, fallback):
         assert ours.shape == theirs.shape and ours.sum() > 0
@@ -122,7 +146,9 @@ def test_numba_and_numpy_kernels_give_identical_frames(monkeypatch: pytest.Monke
 
 def test_big_endian_fields_fall_back_to_numpy() -> None:
     events = make_events([0, 1, 1], [0, 0, 1], [10, 11, 30], [1, 0, 1])
-    expected = bin_events(events, SensorSize(2, 2), 10, 10, 3)  # first the native build, then same-looking swapped arrays
+    expected = bin_events(
+        events, SensorSize(2, 2), 10, 10, 3
+    )  # first the native build, then same-looking swapped arrays
     swapped = events.astype(events.dtype.newbyteorder(">"))
     np.testing.assert_array_equal(bin_events(swapped, SensorSize(2, 2), 10, 10, 3), expected)
 
@@ -132,7 +158,9 @@ def test_first_bin_starts_at_first_event_like_tonic() -> None:
     events = make_events([1, 2, 3], [0, 0, 0], [2500, 3400, 3600], [1, 1, 0])
     sensor = SensorSize(4, 1)
     expected = tonic_frames(events, sensor, 1000)
-    assert expected.shape[0] == 2 and expected[0, 1, 0, 1] == 1 and expected[0, 1, 0, 2] == 1 and expected[1, 0, 0, 3] == 1
+    assert (
+        expected.shape[0] == 2 and expected[0, 1, 0, 1] == 1 and expected[0, 1, 0, 2] == 1 and expected[1, 0, 0, 3] == 1
+    )
     np.testing.assert_array_equal(bin_events(events, sensor, 2500, 1000, 2), expected)
     aligned_to_zero = bin_events(events, sensor, 0, 1000, 4)  # a different convention gives different frames
     assert aligned_to_zero[2].sum() == 1 and aligned_to_zero[3].sum() == 2
@@ -174,7 +202,9 @@ CONFIGS = [
 
 @pytest.mark.parametrize("settings", CONFIGS)
 @pytest.mark.parametrize("seed", range(3))
-def test_streaming_framer_is_chunking_invariant(backend: str, nmnist_events: np.ndarray, settings: dict, seed: int) -> None:
+def test_streaming_framer_is_chunking_invariant(
+    backend: str, nmnist_events: np.ndarray, settings: dict, seed: int
+) -> None:
     config = EventFrontEndConfig(NMNIST.width, NMNIST.height, bin_ms=1.0, **settings)
     reference = FrameEvents(config)(nmnist_events)
     assert reference.shape[1:] == config.output_shape and reference.shape[0] > 200
@@ -247,7 +277,9 @@ def test_t_start_us_fixes_the_bin_grid() -> None:
 
 def test_downsample_crop_and_binary_by_hand(backend: str) -> None:
     # sensor 7x5, roi x 1..5, y 1..4 (width 5, height 4), factor 2 → output ceil(4/2) x ceil(5/2) = 2 x 3
-    events = make_events(x=[0, 1, 2, 2, 5, 5, 6, 3], y=[0, 1, 1, 2, 4, 4, 1, 3], t_us=range(8), p=[1, 1, 1, 0, 1, 1, 1, 1])
+    events = make_events(
+        x=[0, 1, 2, 2, 5, 5, 6, 3], y=[0, 1, 1, 2, 4, 4, 1, 3], t_us=range(8), p=[1, 1, 1, 0, 1, 1, 1, 1]
+    )
     config = EventFrontEndConfig(7, 5, bin_ms=1.0, roi=(1, 1, 5, 4), downsample_factor=2, output_mode="counts")
     assert config.output_shape == (2, 2, 3)
     counts = FrameEvents(config, t_start_us=0)(events).sum(axis=0)
@@ -275,7 +307,9 @@ def test_filters_inside_the_framer_match_the_filter_functions(backend: str, davi
     config = EventFrontEndConfig(346, 260, bin_ms=5.0, output_mode="counts", refractory_ms=1.0, denoise_ms=5.0)
     filtered, _ = refractory_filter(events, 1000, sensor_size=DAVIS)
     filtered, _ = denoise_filter(filtered, 5000, sensor_size=DAVIS)
-    expected = bin_events(filtered, DAVIS, int(events["t"][0]), 5000, (int(events["t"][-1]) - int(events["t"][0])) // 5000 + 1)
+    expected = bin_events(
+        filtered, DAVIS, int(events["t"][0]), 5000, (int(events["t"][-1]) - int(events["t"][0])) // 5000 + 1
+    )
     np.testing.assert_array_equal(FrameEvents(config)(events), expected)
 
 

@@ -43,6 +43,7 @@ def read_words(path: Path, dtype: str) -> np.ndarray:
 
 # --- real recordings -------------------------------------------------------------------------
 
+
 def test_real_aedat4_matches_tonic(dvs_dir: Path) -> None:
     path = dvs_dir / "sample.aedat4"
     recording = open_recording(path)
@@ -141,16 +142,21 @@ WRITERS = {
     "evt2": (".raw", lambda path, events, size: write_formats.write_evt2(path, events, size), 640, 480, 10**11),
     "evt3": (".raw", lambda path, events, size: write_formats.write_evt3(path, events, size), 1280, 720, 10**9),
     "nmnist": (".bin", lambda path, events, size: write_formats.write_nmnist(path, events), 34, 34, 1 << 23),
-    "aedat3.1": (".aedat",
-                 lambda path, events, size: write_formats.write_dvs_gesture_aedat31(path, events, special_packet=True),
-                 128, 128, 1 << 33),
+    "aedat3.1": (
+        ".aedat",
+        lambda path, events, size: write_formats.write_dvs_gesture_aedat31(path, events, special_packet=True),
+        128,
+        128,
+        1 << 33,
+    ),
     "npy": (".npy", lambda path, events, size: write_formats.write_npy(path, events), 640, 480, 10**12),
     "npz": (".npz", lambda path, events, size: write_formats.write_npz(path, events, size), 640, 480, 10**12),
 }
 
 
-def write_sample(tmp_path: Path, format_name: str, count: int = 20_000, seed: int = 0,
-                 span_us: int | None = None) -> tuple[Path, np.ndarray, SensorSize]:
+def write_sample(
+    tmp_path: Path, format_name: str, count: int = 20_000, seed: int = 0, span_us: int | None = None
+) -> tuple[Path, np.ndarray, SensorSize]:
     suffix, write, width, height, default_span_us = WRITERS[format_name]
     events = random_events(seed, count, width, height, span_us or default_span_us)
     size = SensorSize(width, height)
@@ -172,9 +178,11 @@ def test_write_then_read_is_exact(tmp_path: Path, format_name: str) -> None:
 
 @pytest.mark.parametrize("format_name", ["evt2", "evt3", "dat"])
 def test_prophesee_times_survive_wraps_and_long_gaps(tmp_path: Path, format_name: str) -> None:
-    t_us = {"evt2": [5, 64, 1 << 33, (1 << 34) + 7, 5 * (1 << 34) + 99],
-            "evt3": [0, 4095, 4096, 1 << 24, 10**9, 10**9 + 3 * (1 << 24) + 1],
-            "dat": [0, (1 << 31) - 1, (1 << 32) - 10, (1 << 32) + 5, (1 << 32) + (1 << 31) - 1]}[format_name]
+    t_us = {
+        "evt2": [5, 64, 1 << 33, (1 << 34) + 7, 5 * (1 << 34) + 99],
+        "evt3": [0, 4095, 4096, 1 << 24, 10**9, 10**9 + 3 * (1 << 24) + 1],
+        "dat": [0, (1 << 31) - 1, (1 << 32) - 10, (1 << 32) + 5, (1 << 32) + (1 << 31) - 1],
+    }[format_name]
     events = make_events(np.arange(len(t_us)), np.arange(len(t_us)), np.array(t_us), np.arange(len(t_us)) % 2)
     _, write, *_ = WRITERS[format_name]
     path = write(tmp_path / f"gaps.{'dat' if format_name == 'dat' else 'raw'}", events, SensorSize(64, 64))
@@ -238,6 +246,7 @@ def test_writers_reject_what_the_format_cannot_hold(tmp_path: Path) -> None:
 
 # --- detection, geometry, bounds -------------------------------------------------------------
 
+
 def test_content_decides_over_a_misleading_extension(tmp_path: Path, dvs_dir: Path) -> None:
     cases = {"evt3_as.dat": dvs_dir / "evt3_sample.raw", "aedat4_as.raw": dvs_dir / "sample.aedat4"}
     for name, source in cases.items():
@@ -285,6 +294,7 @@ def test_out_of_range_events_are_dropped_and_counted(tmp_path: Path) -> None:
 
 
 # --- bad input -------------------------------------------------------------------------------
+
 
 def test_missing_empty_and_unknown_files(tmp_path: Path) -> None:
     with pytest.raises(EventFileError, match="nothere.aedat4.*no such file"):
@@ -355,8 +365,10 @@ def test_corrupt_headers_and_header_only_files(tmp_path: Path) -> None:
         "headeronly.raw": (b"% evt 3.0\n% geometry 640x480\n% end\n", "no event data"),
         "headeronly.dat": (b"% Height 100\n% Width 120\n" + bytes([0, 8]), "no event data"),
         "noend.aedat": (b"#!AER-DAT3.1\r\n#Format: RAW\r\n" + b"\x00" * 64, "END-HEADER"),
-        "packet.aedat": (b"#!AER-DAT3.1\r\n#!END-HEADER\r\n"
-                         + np.array([(1, 1, 0, 4, 0, 9, 9, 9)], PACKET_HEADER).tobytes(), "corrupt packet header"),
+        "packet.aedat": (
+            b"#!AER-DAT3.1\r\n#!END-HEADER\r\n" + np.array([(1, 1, 0, 4, 0, 9, 9, 9)], PACKET_HEADER).tobytes(),
+            "corrupt packet header",
+        ),
         "header.npy": (b"\x93NUMPY\x01\x00\x10\x00{'descr': broken" + b" " * 10, "corrupt .npy header"),
         "zip.npz": (b"PK\x03\x04" + b"\x00" * 40, "unreadable .npz"),
     }
@@ -367,8 +379,9 @@ def test_corrupt_headers_and_header_only_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["sample.aedat4", "sample_aedat2_header.aedat"])
-def test_a_cut_aedat_signature_is_reported_as_truncated_not_as_a_version(tmp_path: Path, dvs_dir: Path,
-                                                                          name: str) -> None:
+def test_a_cut_aedat_signature_is_reported_as_truncated_not_as_a_version(
+    tmp_path: Path, dvs_dir: Path, name: str
+) -> None:
     for size in (2, 10, 11):
         cut = tmp_path / f"cut{size}{Path(name).suffix}"
         cut.write_bytes((dvs_dir / name).read_bytes()[:size])
@@ -394,9 +407,11 @@ def test_content_decides_and_a_refused_misnamed_file_gets_rename_advice(tmp_path
     recording = open_recording(npy, sensor_size=SensorSize(64, 48))
     assert recording.format_name == "npy"
     np.testing.assert_array_equal(recording.read_all(), events)
-    named = {"z.aedat4": write_formats.write_npz(tmp_path / "z.npz", events, SensorSize(64, 48)),
-             "e.aedat4": write_formats.write_evt3(tmp_path / "e.raw", events, SensorSize(64, 48)),
-             "g.aedat4": write_formats.write_dvs_gesture_aedat31(tmp_path / "g.aedat", events)}
+    named = {
+        "z.aedat4": write_formats.write_npz(tmp_path / "z.npz", events, SensorSize(64, 48)),
+        "e.aedat4": write_formats.write_evt3(tmp_path / "e.raw", events, SensorSize(64, 48)),
+        "g.aedat4": write_formats.write_dvs_gesture_aedat31(tmp_path / "g.aedat", events),
+    }
     for name, source in named.items():
         shutil.copyfile(source, tmp_path / name)
         np.testing.assert_array_equal(open_recording(tmp_path / name).read_all(), events)
@@ -472,8 +487,11 @@ def test_aedat4_damaged_headers_raise_event_file_error_not_a_rust_panic(tmp_path
         "length.aedat4": (14, struct.pack("<I", 0xF0000000), "truncated header .it announces 4026531840 bytes"),
         "string.aedat4": (18 + string_at, struct.pack("<I", 0xAA000000), "corrupt IOHeader .description of"),
         "utf8.aedat4": (18 + string_at + 40, b"\xb4", "corrupt IOHeader .'utf-8' codec"),
-        "vtable.aedat4": (18 + struct.unpack_from("<I", ioheader, 0)[0], struct.pack("<i", -(1 << 30)),
-                          "corrupt IOHeader .vtable"),
+        "vtable.aedat4": (
+            18 + struct.unpack_from("<I", ioheader, 0)[0],
+            struct.pack("<i", -(1 << 30)),
+            "corrupt IOHeader .vtable",
+        ),
         "compression.aedat4": (18 + _aedat4_field_offset(ioheader, 0), struct.pack("<i", 9), "compression code 9"),
     }
     for name, (offset, patch, message) in cases.items():
@@ -528,6 +546,7 @@ def test_npz_truncated_and_npy_wrong_layout(tmp_path: Path) -> None:
 
 # --- DVS Gesture: labels and tonic's .npy layout ---------------------------------------------
 
+
 def test_gesture_labels_round_trip_and_errors(tmp_path: Path) -> None:
     events = random_events(11, 500, 128, 128, 10**7)
     segments = [(0, 100, 2_000_000), (10, 3_000_000, 6_000_000)]
@@ -549,8 +568,14 @@ def test_dvs_gesture_folder_layout(tmp_path: Path) -> None:
             (tmp_path / "DVSGesture" / split / user).mkdir(parents=True)
             for label in range(11):
                 count = 50 + label
-                table = np.column_stack([rng.integers(0, 128, count), rng.integers(0, 128, count),
-                                         rng.integers(0, 2, count), np.sort(rng.uniform(0, 6000, count)).round(3)])
+                table = np.column_stack(
+                    [
+                        rng.integers(0, 128, count),
+                        rng.integers(0, 128, count),
+                        rng.integers(0, 2, count),
+                        np.sort(rng.uniform(0, 6000, count)).round(3),
+                    ]
+                )
                 table[0, 0] = 130  # one out-of-range x per file
                 np.save(tmp_path / "DVSGesture" / split / user / f"{label}.npy", table)
                 written[(split, user, label)] = table

@@ -46,8 +46,12 @@ SENSOR = SensorSize(64, 48)
 EXAMPLES_PER_FORMAT = 30
 TRUNCATIONS_PER_FORMAT = 15
 SWEEP_EXAMPLES = 400
-FAST = settings(max_examples=EXAMPLES_PER_FORMAT, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FAST = settings(
+    max_examples=EXAMPLES_PER_FORMAT,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,12 @@ class BaseFile:
 def random_events(seed: int, count: int, width: int, height: int, span_us: int) -> np.ndarray:
     """``count`` sorted random events inside ``width × height`` over ``span_us`` µs."""
     rng = np.random.default_rng(seed)
-    return make_events(rng.integers(0, width, count), rng.integers(0, height, count),
-                       np.sort(rng.integers(0, span_us, count)), rng.integers(0, 2, count))
+    return make_events(
+        rng.integers(0, width, count),
+        rng.integers(0, height, count),
+        np.sort(rng.integers(0, span_us, count)),
+        rng.integers(0, 2, count),
+    )
 
 
 def small_aedat4(original: bytes, packet_count: int) -> bytes:
@@ -96,12 +104,18 @@ def base_files(tmp_path_factory: pytest.TempPathFactory, dvs_dir: Path) -> dict[
         "evt2": (write_formats.write_evt2(folder / "a.raw", random_events(2, 300, 64, 48, 10**6), SENSOR), None),
         "evt3": (write_formats.write_evt3(folder / "b.raw", random_events(3, 300, 64, 48, 10**6), SENSOR), None),
         "nmnist": (write_formats.write_nmnist(folder / "a.bin", random_events(4, 300, 34, 34, 10**5)), None),
-        "aedat3.1": (write_formats.write_dvs_gesture_aedat31(folder / "a.aedat", random_events(5, 300, 128, 128, 10**6),
-                                                             packet_events=64, special_packet=True), None),
+        "aedat3.1": (
+            write_formats.write_dvs_gesture_aedat31(
+                folder / "a.aedat", random_events(5, 300, 128, 128, 10**6), packet_events=64, special_packet=True
+            ),
+            None,
+        ),
         "npy": (write_formats.write_npy(folder / "a.npy", random_events(6, 300, 64, 48, 10**6)), SENSOR),
         "npz": (write_formats.write_npz(folder / "a.npz", random_events(7, 300, 64, 48, 10**6), SENSOR), None),
-        "npz-columns": (write_formats.write_npz(folder / "c.npz", random_events(8, 300, 64, 48, 10**6), SENSOR,
-                                                columns=True), None),
+        "npz-columns": (
+            write_formats.write_npz(folder / "c.npz", random_events(8, 300, 64, 48, 10**6), SENSOR, columns=True),
+            None,
+        ),
     }
     real_evt3 = dvs_dir / "evt3_sample.raw"
     evt3_offset = read_prophesee_header(real_evt3).data_offset
@@ -109,8 +123,15 @@ def base_files(tmp_path_factory: pytest.TempPathFactory, dvs_dir: Path) -> dict[
     written["evt3-real"] = (folder / "real.raw", None)
     (folder / "real.aedat4").write_bytes(small_aedat4((dvs_dir / "sample.aedat4").read_bytes(), 6))
     written["aedat4"] = (folder / "real.aedat4", None)
-    header_bytes = {"aedat4": read_aedat4_header(folder / "real.aedat4").data_offset, "nmnist": 0, "npy": 128,
-                    "npz": 128, "npz-columns": 128, "aedat3.1": 140, "evt3-real": evt3_offset}
+    header_bytes = {
+        "aedat4": read_aedat4_header(folder / "real.aedat4").data_offset,
+        "nmnist": 0,
+        "npy": 128,
+        "npz": 128,
+        "npz-columns": 128,
+        "aedat3.1": 140,
+        "evt3-real": evt3_offset,
+    }
     bases = {}
     for name, (path, sensor_size) in written.items():
         events = open_recording(path, sensor_size=sensor_size).read_all()
@@ -118,8 +139,14 @@ def base_files(tmp_path_factory: pytest.TempPathFactory, dvs_dir: Path) -> dict[
             header = read_prophesee_header(path).data_offset
         else:
             header = header_bytes[name]
-        bases[name] = BaseFile(path.read_bytes(), path.suffix, sensor_size, header, events,
-                               every_cut_detected=name in ("aedat4", "npy", "npz", "npz-columns"))
+        bases[name] = BaseFile(
+            path.read_bytes(),
+            path.suffix,
+            sensor_size,
+            header,
+            events,
+            every_cut_detected=name in ("aedat4", "npy", "npz", "npz-columns"),
+        )
     return bases
 
 
@@ -189,8 +216,9 @@ def bounded_memory() -> Iterator[None]:
     assert rss_growth < MEMORY_LIMIT_BYTES, f"resident memory grew {rss_growth / 2**20:.0f} MiB reading one small file"
 
 
-def read_within_bounds(path: Path, sensor_size: SensorSize | None, allow_truncated: bool = False
-                       ) -> tuple[np.ndarray | None, EventFileError | None]:
+def read_within_bounds(
+    path: Path, sensor_size: SensorSize | None, allow_truncated: bool = False
+) -> tuple[np.ndarray | None, EventFileError | None]:
     """Open ``path`` and read every chunk, within :data:`DEADLINE_S` and the memory bound.
 
     Returns ``(events, None)`` or ``(events before the error or None, error)``; any exception but
@@ -234,8 +262,9 @@ def check_cut(base: BaseFile, path: Path, cut: int) -> None:
     path.write_bytes(base.content[:cut])
     events, error = read_within_bounds(path, base.sensor_size)
     if base.every_cut_detected and error is None:  # only a cut that loses no event (AEDAT 4: in the packet index)
-        assert events is not None and len(events) == len(base.events), \
+        assert events is not None and len(events) == len(base.events), (
             f"a cut at byte {cut} of {len(base.content)} went unnoticed"
+        )
     if error is None:  # an undetectable cut (at an event / word / packet boundary): the events before it
         np.testing.assert_array_equal(events, base.events[: len(events)])
     salvaged, _ = read_within_bounds(path, base.sensor_size, allow_truncated=True)
@@ -247,8 +276,9 @@ def check_cut(base: BaseFile, path: Path, cut: int) -> None:
 @pytest.mark.parametrize("name", BASE_NAMES)
 @FAST
 @given(data=st.data())
-def test_damaged_files_yield_events_or_raise_event_file_error(base_files: dict[str, BaseFile], tmp_path: Path,
-                                                              name: str, data: st.DataObject) -> None:
+def test_damaged_files_yield_events_or_raise_event_file_error(
+    base_files: dict[str, BaseFile], tmp_path: Path, name: str, data: st.DataObject
+) -> None:
     base = base_files[name]
     check_damaged(base, tmp_path / f"damaged{base.suffix}", data.draw(damaged(base), label="content"))
 
@@ -256,8 +286,9 @@ def test_damaged_files_yield_events_or_raise_event_file_error(base_files: dict[s
 @pytest.mark.parametrize("name", BASE_NAMES)
 @settings(FAST, max_examples=TRUNCATIONS_PER_FORMAT)
 @given(data=st.data())
-def test_files_cut_at_any_byte_raise_or_yield_a_prefix(base_files: dict[str, BaseFile], tmp_path: Path, name: str,
-                                                       data: st.DataObject) -> None:
+def test_files_cut_at_any_byte_raise_or_yield_a_prefix(
+    base_files: dict[str, BaseFile], tmp_path: Path, name: str, data: st.DataObject
+) -> None:
     base = base_files[name]
     check_cut(base, tmp_path / f"cut{base.suffix}", data.draw(st.integers(0, len(base.content) - 1), label="cut"))
 
@@ -282,6 +313,7 @@ def test_every_cut_raises_or_yields_a_prefix(base_files: dict[str, BaseFile], tm
 
 # --- the event front end --------------------------------------------------------------------------
 
+
 @st.composite
 def front_end_configs(draw: st.DrawFn) -> EventFrontEndConfig:
     width, height = draw(st.integers(1, 24)), draw(st.integers(1, 24))
@@ -290,8 +322,12 @@ def front_end_configs(draw: st.DrawFn) -> EventFrontEndConfig:
         x0, y0 = draw(st.integers(0, width - 1)), draw(st.integers(0, height - 1))
         roi = (x0, y0, draw(st.integers(1, width - x0)), draw(st.integers(1, height - y0)))
     return EventFrontEndConfig(
-        sensor_width=width, sensor_height=height, bin_ms=draw(st.sampled_from([0.05, 0.1, 1.0, 2.5])), roi=roi,
-        downsample_factor=draw(st.integers(1, 3)), output_mode=draw(st.sampled_from(["binary", "counts"])),
+        sensor_width=width,
+        sensor_height=height,
+        bin_ms=draw(st.sampled_from([0.05, 0.1, 1.0, 2.5])),
+        roi=roi,
+        downsample_factor=draw(st.integers(1, 3)),
+        output_mode=draw(st.sampled_from(["binary", "counts"])),
         refractory_ms=draw(st.none() | st.sampled_from([0.1, 1.0])),
         denoise_ms=draw(st.none() | st.sampled_from([0.5, 2.0])),
     )

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spikestream.sources.spike_encoding import EncoderConfig, SpikeEncoder, delta_encode, latency_encode, rate_encode, unit_interval
+from spikestream.sources.spike_encoding import (
+    EncoderConfig,
+    SpikeEncoder,
+    delta_encode,
+    latency_encode,
+    rate_encode,
+    unit_interval,
+)
 
 
 def test_rate_code_fires_with_probability_dt_times_rate():

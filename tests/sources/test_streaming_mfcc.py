@@ -29,8 +29,13 @@ def test_matches_librosa_mfcc_on_real_speech(fsdd_dir, name):
     chunk_sizes = np.random.default_rng(0).integers(1, 400, size=10_000)
     streamed = stream_in_chunks(samples, config, chunk_sizes)
     expected = librosa.feature.mfcc(
-        y=samples, sr=rate, n_mfcc=config.n_mfcc, n_fft=config.n_fft, hop_length=config.hop_length,
-        n_mels=config.n_mels, fmin=config.fmin_hz,
+        y=samples,
+        sr=rate,
+        n_mfcc=config.n_mfcc,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+        fmin=config.fmin_hz,
     ).T
     assert streamed.shape == expected.shape
     # float32 arithmetic: a few 1e-4 dB on coefficients of magnitude ~100s
@@ -53,7 +58,9 @@ def test_each_hop_yields_exactly_one_frame():
     hop = config.hop_length
     first = stream.push(np.zeros(config.n_fft // 2, dtype=np.float32))
     assert first.shape == (1, config.n_mfcc)  # frame 0 complete once n_fft/2 samples arrived (centred)
-    counts = [stream.push(np.random.default_rng(i).standard_normal(hop).astype(np.float32) * 0.1).shape[0] for i in range(50)]
+    counts = [
+        stream.push(np.random.default_rng(i).standard_normal(hop).astype(np.float32) * 0.1).shape[0] for i in range(50)
+    ]
     assert counts == [1] * 50
     assert stream.push(np.zeros(hop // 2, dtype=np.float32)).shape[0] == 0
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikestream.sources.events.simulation import synthetic_gestures as gestures
 from spikestream.sources.events.event_array import EVENT_DTYPE
+from spikestream.sources.events.simulation import synthetic_gestures as gestures
 from spikestream.sources.events.simulation.synthetic_gestures import (
     GESTURE_CLASSES,
     GestureSimConfig,
@@ -126,7 +126,10 @@ def test_generation_time_per_sample_is_reported(capsys: pytest.CaptureFixture[st
     """Simulation must stay cheap enough to draw fresh training gestures (1,650 per training) and
     scale with the sensor: about 110 ms and 24 k events per 128x128 gesture, a quarter the events at 64x64."""
     lines, per_sample = [], {}
-    for name, config in (("128x128", GestureSimConfig()), ("64x64", GestureSimConfig(sensor_width=64, sensor_height=64))):
+    for name, config in (
+        ("128x128", GestureSimConfig()),
+        ("64x64", GestureSimConfig(sensor_width=64, sensor_height=64)),
+    ):
         simulate_gesture(0, 0, config)  # warm-up
         start = time.perf_counter()
         counts = [simulate_gesture(label, 1000 + label, config).size for label in range(11)]
@@ -150,8 +153,16 @@ def test_sample_recordings_match_their_sidecar() -> None:
     sidecar = json.loads((folder / "gesture_sequence.json").read_text())
     sequence = np.load(folder / "gesture_sequence.npy")
     assert np.all(np.diff(sequence["t"]) >= 0) and sequence["t"][-1] < sidecar["duration_us"]
-    edges = [0] + [t for entry in sidecar["gestures"] for t in (entry["start_us"], entry["end_us"])] + [sidecar["duration_us"]]
-    rates = [np.count_nonzero((sequence["t"] >= a) & (sequence["t"] < b)) / (b - a) for a, b in zip(edges[:-1], edges[1:])]
+    edges = (
+        [0]
+        + [t for entry in sidecar["gestures"] for t in (entry["start_us"], entry["end_us"])]
+        + [sidecar["duration_us"]]
+    )
+    rates = [
+        np.count_nonzero((sequence["t"] >= a) & (sequence["t"] < b)) / (b - a) for a, b in zip(edges[:-1], edges[1:])
+    ]
     gap_rates, gesture_rates = rates[0::2], rates[1::2]
-    assert [entry["name"] for entry in sidecar["gestures"]] == [GESTURE_CLASSES[entry["label"]] for entry in sidecar["gestures"]]
+    assert [entry["name"] for entry in sidecar["gestures"]] == [
+        GESTURE_CLASSES[entry["label"]] for entry in sidecar["gestures"]
+    ]
     assert min(gesture_rates) > 5 * max(gap_rates)

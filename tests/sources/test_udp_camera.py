@@ -128,8 +128,10 @@ def test_malformed_and_out_of_range_packets_are_counted_and_the_stream_goes_on(f
         received = _collect(receiver)
         stats = receiver.stats
     noise_words = np.frombuffer(hostile[5], dtype="<u4")
-    noise_valid = ((noise_words >> 31) == 1) & (((noise_words >> 16) & 0x7FFF) < SENSOR.width) & (
-        (noise_words & 0x7FFF) < SENSOR.height
+    noise_valid = (
+        ((noise_words >> 31) == 1)
+        & (((noise_words >> 16) & 0x7FFF) < SENSOR.width)
+        & ((noise_words & 0x7FFF) < SENSOR.height)
     )
     assert stats.packets == len(hostile) and stats.malformed_packets == 2
     assert stats.invalid_events == 4 + int((~noise_valid).sum())
@@ -239,13 +241,25 @@ def test_parse_camera_uri_accepts_the_documented_forms(uri: str, spec: CameraSpe
 
 
 @pytest.mark.parametrize(
-    "uri", ["", "camera0", "tcp://127.0.0.1:3333", "udp://127.0.0.1:99999", "udp://127.0.0.1:port", "udp://:3333",
-            "udp://127.0.0.1:0", "usb://", "udp://127.0.0.1:3333/path"],
+    "uri",
+    [
+        "",
+        "camera0",
+        "tcp://127.0.0.1:3333",
+        "udp://127.0.0.1:99999",
+        "udp://127.0.0.1:port",
+        "udp://:3333",
+        "udp://127.0.0.1:0",
+        "usb://",
+        "udp://127.0.0.1:3333/path",
+    ],
 )
 def test_parse_camera_uri_rejects_bad_forms_naming_value_and_forms(uri: str) -> None:
     with pytest.raises(ValueError) as error:
         parse_camera_uri(uri)
-    assert repr(uri) in str(error.value) and "udp://HOST:PORT" in str(error.value) and "usb://SERIAL" in str(error.value)
+    assert (
+        repr(uri) in str(error.value) and "udp://HOST:PORT" in str(error.value) and "usb://SERIAL" in str(error.value)
+    )
 
 
 def test_open_camera_dispatches_on_the_uri(free_udp_port: int) -> None:

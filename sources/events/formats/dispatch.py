@@ -23,15 +23,36 @@ _AEDAT_VERSION_LINE = 12  # "#!AER-DAT" + "x.y"
 
 
 EVENT_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".dat", ".evt", ".bin", ".npy", ".npz")  # what a folder listing takes
-EXTENSION_FORMATS = {".aedat4": ("aedat4",), ".aedat": ("aedat3.1",), ".raw": ("evt2", "evt3"),
-                     ".evt": ("evt2", "evt3"), ".dat": ("dat",), ".bin": ("nmnist",), ".npy": ("npy",),
-                     ".npz": ("npz",)}
-FORMAT_EXTENSIONS = {"aedat4": ".aedat4", "aedat3.1": ".aedat", "evt2": ".raw", "evt3": ".raw", "dat": ".dat",
-                     "nmnist": ".bin", "npy": ".npy", "npz": ".npz"}
-CONTENT_LABELS = {"aedat4": "an AEDAT 4.0 recording", "aedat3.1": "an AEDAT 3.1 recording",
-                  "evt2": "a Prophesee EVT 2.0 recording", "evt3": "a Prophesee EVT 3.0 recording",
-                  "dat": "a Prophesee DAT recording", "nmnist": "an N-MNIST recording",
-                  "npy": "a NumPy .npy array", "npz": "a NumPy .npz archive"}
+EXTENSION_FORMATS = {
+    ".aedat4": ("aedat4",),
+    ".aedat": ("aedat3.1",),
+    ".raw": ("evt2", "evt3"),
+    ".evt": ("evt2", "evt3"),
+    ".dat": ("dat",),
+    ".bin": ("nmnist",),
+    ".npy": ("npy",),
+    ".npz": ("npz",),
+}
+FORMAT_EXTENSIONS = {
+    "aedat4": ".aedat4",
+    "aedat3.1": ".aedat",
+    "evt2": ".raw",
+    "evt3": ".raw",
+    "dat": ".dat",
+    "nmnist": ".bin",
+    "npy": ".npy",
+    "npz": ".npz",
+}
+CONTENT_LABELS = {
+    "aedat4": "an AEDAT 4.0 recording",
+    "aedat3.1": "an AEDAT 3.1 recording",
+    "evt2": "a Prophesee EVT 2.0 recording",
+    "evt3": "a Prophesee EVT 3.0 recording",
+    "dat": "a Prophesee DAT recording",
+    "nmnist": "an N-MNIST recording",
+    "npy": "a NumPy .npy array",
+    "npz": "a NumPy .npz archive",
+}
 _MAGICS = (  # signature, what it starts, what was expected
     (b"#!AER-DAT", "an AEDAT header", "an AEDAT 4.0 or 3.1 header ('#!AER-DAT4.0' or '#!AER-DAT3.1', then the header)"),
     (b"\x93NUMPY", "a NumPy .npy header", "a NumPy .npy header ('\\x93NUMPY', then the array header)"),
@@ -54,8 +75,9 @@ def _too_short_for_magic(path: Path, head: bytes) -> None:
     for magic, starts, expected in _MAGICS:
         need = _AEDAT_VERSION_LINE if magic.startswith(b"#!AER") else len(magic)
         if 2 <= len(head) < need and magic[: len(head)] == head[: len(magic)]:
-            raise file_error(path, f"a {len(head)}-byte file, too short to hold {starts} (truncated)", expected,
-                             "Re-copy the file.")
+            raise file_error(
+                path, f"a {len(head)}-byte file, too short to hold {starts} (truncated)", expected, "Re-copy the file."
+            )
 
 
 def detect_format(path: Path) -> str:
@@ -65,8 +87,12 @@ def detect_format(path: Path) -> str:
     """
     path = Path(path)
     if not path.is_file():
-        raise file_error(path, "no such file", "an event recording",
-                         "Check the path (relative paths start at the current directory).")
+        raise file_error(
+            path,
+            "no such file",
+            "an event recording",
+            "Check the path (relative paths start at the current directory).",
+        )
     with path.open("rb") as handle:
         head = handle.read(_SNIFF_BYTES)
     if not head:
@@ -79,8 +105,9 @@ def detect_format(path: Path) -> str:
         return "aedat3.1"
     if head.startswith(b"#!AER-DAT"):
         version = head[9:12].decode("ascii", "replace")
-        raise file_error(path, f"AEDAT version {version}", "AEDAT 4.0 or 3.1",
-                         "Convert the file with DV or jAER to AEDAT 4.0.")
+        raise file_error(
+            path, f"AEDAT version {version}", "AEDAT 4.0 or 3.1", "Convert the file with DV or jAER to AEDAT 4.0."
+        )
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
@@ -92,13 +119,20 @@ def detect_format(path: Path) -> str:
     by_suffix = {".bin": "nmnist", ".dat": "dat"}
     if suffix in by_suffix:
         return by_suffix[suffix]
-    known = {".aedat4": "AEDAT 4 magic '#!AER-DAT4.0'", ".aedat": "AEDAT magic '#!AER-DAT3.1'",
-             ".raw": "a Prophesee '% ...' header", ".npy": "NumPy magic '\\x93NUMPY'", ".npz": "a zip archive"}
+    known = {
+        ".aedat4": "AEDAT 4 magic '#!AER-DAT4.0'",
+        ".aedat": "AEDAT magic '#!AER-DAT3.1'",
+        ".raw": "a Prophesee '% ...' header",
+        ".npy": "NumPy magic '\\x93NUMPY'",
+        ".npz": "a zip archive",
+    }
     if suffix in known:
-        raise file_error(path, f"first bytes {head[:12]!r}", known[suffix],
-                         "The file is corrupt or not what its extension says.")
+        raise file_error(
+            path, f"first bytes {head[:12]!r}", known[suffix], "The file is corrupt or not what its extension says."
+        )
     raise file_error(
-        path, f"an unknown format (extension {suffix or 'none'!r}, first bytes {head[:12]!r})",
+        path,
+        f"an unknown format (extension {suffix or 'none'!r}, first bytes {head[:12]!r})",
         "AEDAT 4.0/3.1, Prophesee DAT/EVT2/EVT3, N-MNIST .bin, .npy or .npz",
         "N-MNIST and headerless DAT files have no signature: name them .bin or .dat "
         "(from Python: pass format_name=... to open_recording).",

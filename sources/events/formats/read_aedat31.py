@@ -24,8 +24,18 @@ from ..event_array import EVENT_DTYPE, SensorSize
 from .recording import EventRecording, file_error
 
 DVS_GESTURE_SIZE = SensorSize(128, 128)
-PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
-                          ("ts_overflow", "<i4"), ("capacity", "<i4"), ("number", "<i4"), ("valid", "<i4")])
+PACKET_HEADER = np.dtype(
+    [
+        ("type", "<i2"),
+        ("source", "<i2"),
+        ("size", "<i4"),
+        ("ts_offset", "<i4"),
+        ("ts_overflow", "<i4"),
+        ("capacity", "<i4"),
+        ("number", "<i4"),
+        ("valid", "<i4"),
+    ]
+)
 POLARITY_EVENT = np.dtype([("data", "<u4"), ("t", "<i4")])
 POLARITY_TYPE = 1
 END_OF_HEADER = b"#!END-HEADER"
@@ -52,8 +62,9 @@ def read_aedat31_header(path: Path) -> tuple[list[str], int]:
     end = head.find(END_OF_HEADER)
     if not head.startswith(b"#!AER-DAT3.1") or end < 0:
         found = "no '#!END-HEADER' line" if head.startswith(b"#!AER-DAT3.1") else f"first bytes {head[:12]!r}"
-        raise file_error(path, found, "an AEDAT 3.1 header ('#!AER-DAT3.1' ... '#!END-HEADER')",
-                         "The file is truncated or corrupt.")
+        raise file_error(
+            path, found, "an AEDAT 3.1 header ('#!AER-DAT3.1' ... '#!END-HEADER')", "The file is truncated or corrupt."
+        )
     line_end = head.find(b"\n", end)
     if line_end < 0:
         raise file_error(path, "a cut '#!END-HEADER' line", "'#!END-HEADER\\r\\n'", "The file is truncated.")
@@ -83,8 +94,12 @@ class Aedat31Recording(EventRecording):
             self.polarity_packets += 1
             self.polarity_events += number
         if not self.polarity_packets:
-            raise file_error(self.path, "no polarity-event packets", "AEDAT 3.1 packets of type 1",
-                             "The recording is empty or holds other event types only.")
+            raise file_error(
+                self.path,
+                "no polarity-event packets",
+                "AEDAT 3.1 packets of type 1",
+                "The recording is empty or holds other event types only.",
+            )
 
     def _walk_packets(self, check: bool = False) -> Iterator[tuple[int, int, int]]:
         """``(payload byte offset, complete event count, ts_overflow)`` of each polarity packet with events.
@@ -131,9 +146,12 @@ class Aedat31Recording(EventRecording):
         elif not 0 <= int(header["valid"]) <= number or int(header["ts_overflow"]) < 0:
             problems.append(f"eventValid {header['valid']} of {number}, eventTSOverflow {header['ts_overflow']}")
         if problems:
-            raise file_error(self.path, f"a corrupt packet header at byte {offset} ({problems[0]})",
-                             "AEDAT 3.1 packet headers (polarity: eventSize 8, eventTSOffset 4)",
-                             "The file is damaged; re-copy it.")
+            raise file_error(
+                self.path,
+                f"a corrupt packet header at byte {offset} ({problems[0]})",
+                "AEDAT 3.1 packet headers (polarity: eventSize 8, eventTSOffset 4)",
+                "The file is damaged; re-copy it.",
+            )
 
     def _decode_blocks(self, block_events: int) -> Iterator[np.ndarray]:
         self.invalid_events = 0

@@ -83,8 +83,13 @@ def _flatbuffer_fields(buffer: bytes) -> tuple[dict[int, int], int]:
     if vtable < 0 or vtable + 4 > size:
         raise ValueError(f"vtable offset {vtable} outside its {size} bytes")
     vtable_bytes, table_bytes = struct.unpack_from("<HH", buffer, vtable)
-    if (vtable_bytes < 4 or vtable_bytes % 2 or vtable + vtable_bytes > size
-            or table_bytes < 4 or table + table_bytes > size):
+    if (
+        vtable_bytes < 4
+        or vtable_bytes % 2
+        or vtable + vtable_bytes > size
+        or table_bytes < 4
+        or table + table_bytes > size
+    ):
         raise ValueError(f"vtable of {vtable_bytes} bytes / table of {table_bytes} bytes outside its {size} bytes")
     fields = {}
     for index in range((vtable_bytes - 4) // 2):
@@ -132,29 +137,53 @@ def read_aedat4_header(path: Path) -> Aedat4Header:
     with path.open("rb") as handle:
         head = handle.read(len(MAGIC) + 4)
         if len(head) < len(MAGIC) + 4:
-            raise file_error(path, f"a {file_bytes}-byte file, too short to hold an AEDAT 4.0 header (truncated)",
-                             f"the magic {MAGIC!r} and an IOHeader", "Re-copy the file.")
+            raise file_error(
+                path,
+                f"a {file_bytes}-byte file, too short to hold an AEDAT 4.0 header (truncated)",
+                f"the magic {MAGIC!r} and an IOHeader",
+                "Re-copy the file.",
+            )
         if not head.startswith(MAGIC):
-            raise file_error(path, f"first bytes {head[:len(MAGIC)]!r}", f"the AEDAT 4.0 magic {MAGIC!r}",
-                             "The file is corrupt or not an AEDAT 4.0 recording.")
+            raise file_error(
+                path,
+                f"first bytes {head[: len(MAGIC)]!r}",
+                f"the AEDAT 4.0 magic {MAGIC!r}",
+                "The file is corrupt or not an AEDAT 4.0 recording.",
+            )
         (header_bytes,) = struct.unpack_from("<I", head, len(MAGIC))
         data_offset = len(MAGIC) + 4 + header_bytes
         if data_offset > file_bytes:
-            raise file_error(path, f"a truncated header (it announces {header_bytes} bytes, the {file_bytes}-byte file "
-                             f"holds {file_bytes - len(MAGIC) - 4})", "a complete AEDAT 4.0 header",
-                             "Re-copy or re-export the file from DV.")
+            raise file_error(
+                path,
+                f"a truncated header (it announces {header_bytes} bytes, the {file_bytes}-byte file "
+                f"holds {file_bytes - len(MAGIC) - 4})",
+                "a complete AEDAT 4.0 header",
+                "Re-copy or re-export the file from DV.",
+            )
         if header_bytes > MAX_IOHEADER_BYTES:
-            raise file_error(path, f"an IOHeader length of {header_bytes} bytes", f"at most {MAX_IOHEADER_BYTES} bytes",
-                             "The header is corrupt; re-copy or re-export the file from DV.")
+            raise file_error(
+                path,
+                f"an IOHeader length of {header_bytes} bytes",
+                f"at most {MAX_IOHEADER_BYTES} bytes",
+                "The header is corrupt; re-copy or re-export the file from DV.",
+            )
         buffer = handle.read(header_bytes)
     try:
         compression, file_data_position, description = parse_ioheader(buffer)
     except (ValueError, struct.error) as error:
-        raise file_error(path, f"a corrupt IOHeader ({error})", "an AEDAT 4.0 header (IOHeader flatbuffer, XML stream "
-                         "description)", "The file is corrupt; re-copy or re-export it from DV.") from None
+        raise file_error(
+            path,
+            f"a corrupt IOHeader ({error})",
+            "an AEDAT 4.0 header (IOHeader flatbuffer, XML stream description)",
+            "The file is corrupt; re-copy or re-export it from DV.",
+        ) from None
     if not 0 <= compression < len(COMPRESSIONS):
-        raise file_error(path, f"compression code {compression}", f"one of {COMPRESSIONS} (codes 0..4)",
-                         "The header is corrupt; re-copy or re-export the file from DV.")
+        raise file_error(
+            path,
+            f"compression code {compression}",
+            f"one of {COMPRESSIONS} (codes 0..4)",
+            "The header is corrupt; re-copy or re-export the file from DV.",
+        )
     return Aedat4Header(data_offset, file_data_position, COMPRESSIONS[compression], description)
 
 
@@ -171,8 +200,12 @@ def _open_decoder(path: Path) -> aedat.Decoder:
             raise
         reason = str(error)
         found = "a truncated header" if _TRUNCATED_MESSAGE in reason else f"an unreadable header ({reason})"
-        raise file_error(path, found, "an AEDAT 4.0 header (magic, IOHeader, XML stream description)",
-                         "The file is corrupt or truncated; re-copy or re-export it from DV.") from None
+        raise file_error(
+            path,
+            found,
+            "an AEDAT 4.0 header (magic, IOHeader, XML stream description)",
+            "The file is corrupt or truncated; re-copy or re-export it from DV.",
+        ) from None
 
 
 class Aedat4Recording(EventRecording):
@@ -186,17 +219,28 @@ class Aedat4Recording(EventRecording):
         event_ids = sorted(stream_id for stream_id, stream in streams.items() if stream.get("type") == "events")
         if not event_ids:
             kinds = sorted({str(stream.get("type")) for stream in streams.values()})
-            raise file_error(path, f"streams of types {kinds} only", "an 'events' stream",
-                             "Record or export the DVS event output too.")
+            raise file_error(
+                path,
+                f"streams of types {kinds} only",
+                "an 'events' stream",
+                "Record or export the DVS event output too.",
+            )
         self.stream_id = event_ids[0]
         stream = streams[self.stream_id]
         if sensor_size is None:
             width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
             if width < 1 or height < 1:
-                raise MissingSensorSizeError(str(file_error(
-                    path, f"event stream geometry {width}x{height}", "sizeX/sizeY in the header",
-                    "Pass sensor_size=SensorSize(width, height) to open_recording "
-                    "(--sensor WxH on the command line).")))
+                raise MissingSensorSizeError(
+                    str(
+                        file_error(
+                            path,
+                            f"event stream geometry {width}x{height}",
+                            "sizeX/sizeY in the header",
+                            "Pass sensor_size=SensorSize(width, height) to open_recording "
+                            "(--sensor WxH on the command line).",
+                        )
+                    )
+                )
             sensor_size = SensorSize(width, height)
         super().__init__(Path(path), sensor_size, allow_truncated)
 
@@ -218,12 +262,17 @@ class Aedat4Recording(EventRecording):
         stream_id, length = _PACKET_HEADER.unpack(raw)
         end = offset + _PACKET_HEADER.size + length
         if length > MAX_PACKET_BYTES:
-            raise file_error(self.path, f"a corrupt packet at byte {offset} (stream {stream_id}, {length} bytes)",
-                             f"AEDAT 4.0 packets of at most {MAX_PACKET_BYTES} bytes",
-                             "The file is damaged; re-copy or re-export it from DV.")
+            raise file_error(
+                self.path,
+                f"a corrupt packet at byte {offset} (stream {stream_id}, {length} bytes)",
+                f"AEDAT 4.0 packets of at most {MAX_PACKET_BYTES} bytes",
+                "The file is damaged; re-copy or re-export it from DV.",
+            )
         if end > file_bytes:
-            self._truncated(f"packet at byte {offset} announces {length} bytes, the file holds "
-                            f"{file_bytes - offset - _PACKET_HEADER.size}")
+            self._truncated(
+                f"packet at byte {offset} announces {length} bytes, the file holds "
+                f"{file_bytes - offset - _PACKET_HEADER.size}"
+            )
             return None
         return end
 
@@ -246,9 +295,12 @@ class Aedat4Recording(EventRecording):
                     if _TRUNCATED_MESSAGE in str(error):
                         self._truncated(f"a packet cut short ({error})")
                         return
-                    raise file_error(self.path, f"a corrupt packet at byte {offset} ({error})",
-                                     "decodable AEDAT 4.0 packets",
-                                     "The file is damaged; re-copy or re-export it from DV.") from None
+                    raise file_error(
+                        self.path,
+                        f"a corrupt packet at byte {offset} ({error})",
+                        "decodable AEDAT 4.0 packets",
+                        "The file is damaged; re-copy or re-export it from DV.",
+                    ) from None
                 offset = end
                 if packet.get("stream_id") == self.stream_id and "events" in packet and len(packet["events"]):
                     yield packet_events(packet["events"])

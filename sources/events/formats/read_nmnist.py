@@ -52,8 +52,9 @@ class NMnistRecording(EventRecording):
         size_bytes = self.path.stat().st_size
         self.record_count = size_bytes // BYTES_PER_EVENT
         if size_bytes % BYTES_PER_EVENT:
-            self._truncated(f"{size_bytes} bytes is not a whole number of {BYTES_PER_EVENT}-byte events; "
-                            "the last is cut")
+            self._truncated(
+                f"{size_bytes} bytes is not a whole number of {BYTES_PER_EVENT}-byte events; the last is cut"
+            )
         if self.record_count == 0:
             raise file_error(self.path, f"{size_bytes} bytes", "at least one 5-byte N-MNIST event", "Re-copy the file.")
 

@@ -37,8 +37,9 @@ from .recording import EventFileError, EventRecording, MissingSensorSizeError, f
 EVENT_FIELDS = ("x", "y", "t", "p")
 
 
-def checked_events(x: np.ndarray, y: np.ndarray, t_us: np.ndarray, p: np.ndarray,
-                   sensor_size: SensorSize) -> tuple[np.ndarray, int]:
+def checked_events(
+    x: np.ndarray, y: np.ndarray, t_us: np.ndarray, p: np.ndarray, sensor_size: SensorSize
+) -> tuple[np.ndarray, int]:
     """Pack raw field arrays into :data:`EVENT_DTYPE`, keeping in-sensor events: ``(events, dropped)``."""
     inside = (x >= 0) & (x < sensor_size.width) & (y >= 0) & (y < sensor_size.height)
     count = int(np.count_nonzero(inside))
@@ -55,29 +56,50 @@ def _check_dtype(path: Path, dtype: np.dtype, where: str) -> None:
     names = dtype.names or ()
     missing = [name for name in EVENT_FIELDS if name not in names]
     if missing:
-        raise file_error(path, f"{where} of dtype {dtype} (missing {missing})",
-                         "a structured array with fields x, y, t, p",
-                         "Save events as a structured array (write_npy); "
-                         "tonic's (N, 4) gesture files: use DVSGestureFolder.")
+        raise file_error(
+            path,
+            f"{where} of dtype {dtype} (missing {missing})",
+            "a structured array with fields x, y, t, p",
+            "Save events as a structured array (write_npy); tonic's (N, 4) gesture files: use DVSGestureFolder.",
+        )
     bad = [name for name in ("x", "y", "t") if dtype[name].kind not in "iu"]
     if bad or dtype["p"].kind not in "biu":
-        raise file_error(path, f"{where} with non-integer fields {bad or ['p']} ({dtype})",
-                         "integer x, y, t (µs) and bool/integer p",
-                         "Convert float times to integer microseconds before saving.")
+        raise file_error(
+            path,
+            f"{where} with non-integer fields {bad or ['p']} ({dtype})",
+            "integer x, y, t (µs) and bool/integer p",
+            "Convert float times to integer microseconds before saving.",
+        )
 
 
 def _need_size(path: Path, sensor_size: SensorSize | None) -> SensorSize:
     if sensor_size is None:
-        raise MissingSensorSizeError(str(file_error(
-            path, "no sensor geometry (a .npy cannot store it)", "sensor_size",
-            "Pass sensor_size=SensorSize(width, height) to open_recording (--sensor WxH on the command line), "
-            "or save a .npz with sensor_size.")))
+        raise MissingSensorSizeError(
+            str(
+                file_error(
+                    path,
+                    "no sensor geometry (a .npy cannot store it)",
+                    "sensor_size",
+                    "Pass sensor_size=SensorSize(width, height) to open_recording (--sensor WxH on the command line), "
+                    "or save a .npz with sensor_size.",
+                )
+            )
+        )
     return sensor_size
 
 
 _NPY_HEADER_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TokenError)  # what numpy's header parser raises
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, OSError, EOFError, ValueError,
-               OverflowError, RuntimeError)  # RuntimeError: encrypted member; NotImplementedError: unknown compression
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    struct.error,
+    OSError,
+    EOFError,
+    ValueError,
+    OverflowError,
+    RuntimeError,
+)  # RuntimeError: encrypted member; NotImplementedError: unknown compression
 MAX_SENSOR_SIZE_BYTES = 4096
 
 
@@ -92,18 +114,27 @@ def read_npy_header(handle: BinaryIO, path: Path, where: str = "") -> tuple[tupl
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _fortran_order, dtype = read_header(handle)
     except _NPY_HEADER_ERRORS as error:
-        raise file_error(path, f"a corrupt .npy header{where} ({error})", "a NumPy .npy header",
-                         "Re-save the array with numpy.save.") from None
+        raise file_error(
+            path, f"a corrupt .npy header{where} ({error})", "a NumPy .npy header", "Re-save the array with numpy.save."
+        ) from None
     if any(extent < 0 for extent in shape) or dtype.hasobject:
-        raise file_error(path, f"an array of shape {shape}, dtype {dtype}{where}",
-                         "a non-negative shape and plain dtype", "Re-save the array with numpy.save.")
+        raise file_error(
+            path,
+            f"an array of shape {shape}, dtype {dtype}{where}",
+            "a non-negative shape and plain dtype",
+            "Re-save the array with numpy.save.",
+        )
     return shape, dtype, handle.tell()
 
 
 def _check_1d(path: Path, shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:
     if len(shape) != 1:
-        raise file_error(path, f"{where} of shape {shape}, dtype {dtype}", "a 1-D structured event array",
-                         "Save a 1-D structured array of x, y, t, p.")
+        raise file_error(
+            path,
+            f"{where} of shape {shape}, dtype {dtype}",
+            "a 1-D structured event array",
+            "Save a 1-D structured array of x, y, t, p.",
+        )
 
 
 class NpyRecording(EventRecording):
@@ -163,9 +194,12 @@ def _read_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: P
 def _read_exactly(handle: BinaryIO, byte_count: int, path: Path, info: zipfile.ZipInfo) -> bytes:
     data = handle.read(byte_count)
     if len(data) != byte_count:
-        raise file_error(path, f"member {info.filename!r} ending after {len(data)} of {byte_count} bytes",
-                         "the member size its zip directory states",
-                         "The file is damaged; re-save it with numpy.savez.")
+        raise file_error(
+            path,
+            f"member {info.filename!r} ending after {len(data)} of {byte_count} bytes",
+            "the member size its zip directory states",
+            "The file is damaged; re-save it with numpy.savez.",
+        )
     return data
 
 
@@ -174,15 +208,23 @@ def _read_sensor_size(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Pat
     member = _read_member_header(archive, info, path)
     value_count = math.prod(member.shape)
     if value_count not in (2, 3) or member.dtype.kind not in "iuf" or info.file_size > MAX_SENSOR_SIZE_BYTES:
-        raise file_error(path, f"sensor_size of shape {member.shape}, dtype {member.dtype}", "[width, height] or "
-                         "[width, height, polarities] integers", "Re-save with a valid sensor_size.")
+        raise file_error(
+            path,
+            f"sensor_size of shape {member.shape}, dtype {member.dtype}",
+            "[width, height] or [width, height, polarities] integers",
+            "Re-save with a valid sensor_size.",
+        )
     with archive.open(info) as handle:
         raw = _read_exactly(handle, member.data_offset + value_count * member.dtype.itemsize, path, info)
-    values = np.frombuffer(raw[member.data_offset:], dtype=member.dtype)
+    values = np.frombuffer(raw[member.data_offset :], dtype=member.dtype)
     whole = np.all(np.isfinite(values)) and np.all(values == np.round(values))
     if not whole or values.min() < 1 or values.max() >= 1 << 31:
-        raise file_error(path, f"sensor_size {values.tolist()}", "[width, height] or [width, height, polarities]",
-                         "Re-save with a valid sensor_size.")
+        raise file_error(
+            path,
+            f"sensor_size {values.tolist()}",
+            "[width, height] or [width, height, polarities]",
+            "Re-save with a valid sensor_size.",
+        )
     return SensorSize(*(int(value) for value in values))
 
 
@@ -204,23 +246,32 @@ class NpzRecording(EventRecording):
                 elif all(name in infos for name in EVENT_FIELDS):
                     names = EVENT_FIELDS
                 else:
-                    raise file_error(path, f"members {sorted(infos)}", "'events' or 'x', 'y', 't', 'p'",
-                                     "Save with write_npz.")
+                    raise file_error(
+                        path, f"members {sorted(infos)}", "'events' or 'x', 'y', 't', 'p'", "Save with write_npz."
+                    )
                 members = [_read_member_header(archive, infos[name], path) for name in names]
                 if sensor_size is None and "sensor_size" in infos:
                     sensor_size = _read_sensor_size(archive, infos["sensor_size"], path)
         except EventFileError:
             raise
         except _ZIP_ERRORS as error:
-            raise file_error(path, f"an unreadable .npz ({error})", "a complete zip of .npy members",
-                             "The file is truncated or corrupt; re-save it with numpy.savez.") from None
+            raise file_error(
+                path,
+                f"an unreadable .npz ({error})",
+                "a complete zip of .npy members",
+                "The file is truncated or corrupt; re-save it with numpy.savez.",
+            ) from None
         if names == ("events",):
             _check_1d(path, members[0].shape, members[0].dtype, "member 'events'")
             _check_dtype(path, members[0].dtype, "member 'events'")
         else:
             if len({member.shape for member in members}) != 1 or len(members[0].shape) != 1:
-                raise file_error(path, f"x, y, t, p shapes {[member.shape for member in members]}",
-                                 "four equal 1-D arrays", "Re-save the events.")
+                raise file_error(
+                    path,
+                    f"x, y, t, p shapes {[member.shape for member in members]}",
+                    "four equal 1-D arrays",
+                    "Re-save the events.",
+                )
             combined = np.dtype([(name, member.dtype) for name, member in zip(names, members, strict=True)])
             _check_dtype(path, combined, "members x, y, t, p")
         super().__init__(path, _need_size(path, sensor_size), allow_truncated)
@@ -241,8 +292,10 @@ class NpzRecording(EventRecording):
                 for start in range(0, self.event_count, block_events):
                     count = min(block_events, self.event_count - start)
                     arrays = [
-                        np.frombuffer(_read_exactly(handle, count * member.dtype.itemsize, self.path, member.info),
-                                      dtype=member.dtype)
+                        np.frombuffer(
+                            _read_exactly(handle, count * member.dtype.itemsize, self.path, member.info),
+                            dtype=member.dtype,
+                        )
                         for handle, member in zip(handles, self.members, strict=True)
                     ]
                     columns = [arrays[0][name] for name in EVENT_FIELDS] if len(arrays) == 1 else arrays
@@ -252,12 +305,17 @@ class NpzRecording(EventRecording):
         except EventFileError:
             raise
         except _ZIP_ERRORS as error:
-            raise file_error(self.path, f"a corrupt .npz member ({error})", "complete, undamaged zip members",
-                             "The file is damaged; re-save it with numpy.savez.") from None
+            raise file_error(
+                self.path,
+                f"a corrupt .npz member ({error})",
+                "complete, undamaged zip members",
+                "The file is damaged; re-save it with numpy.savez.",
+            ) from None
 
 
-def open_numpy_recording(path: Path, format_name: str, sensor_size: SensorSize | None,
-                         allow_truncated: bool) -> EventRecording:
+def open_numpy_recording(
+    path: Path, format_name: str, sensor_size: SensorSize | None, allow_truncated: bool
+) -> EventRecording:
     """Open a ``.npy`` (``format_name='npy'``) or ``.npz`` recording."""
     recording_class = NpyRecording if format_name == "npy" else NpzRecording
     return recording_class(path, sensor_size, allow_truncated)

@@ -30,8 +30,14 @@ from .recording import EventFileError, EventRecording, MissingSensorSizeError, f
 DAT_RECORD = np.dtype([("t", "<u4"), ("data", "<u4")])
 WORD_DTYPES = {"dat": DAT_RECORD, "evt2": np.dtype("<u4"), "evt3": np.dtype("<u2")}
 DAT_DEFAULT_SIZE = SensorSize(120, 100)  # N-CARS: headerless ATIS crops
-SENSOR_BY_PLUGIN = {"gen41": (1280, 720), "gen4": (1280, 720), "imx636": (1280, 720), "genx320": (320, 320),
-                    "gen31": (640, 480), "gen3": (640, 480)}
+SENSOR_BY_PLUGIN = {
+    "gen41": (1280, 720),
+    "gen4": (1280, 720),
+    "imx636": (1280, 720),
+    "genx320": (320, 320),
+    "gen31": (640, 480),
+    "gen3": (640, 480),
+}
 _MAX_HEADER_LINES = 10_000
 _EVT_VERSIONS = {"2.0": "evt2", "3.0": "evt3"}
 
@@ -56,14 +62,16 @@ def parse_header_lines(lines: list[str], path: Path) -> tuple[str | None, int | 
         try:
             if key == "evt":
                 if rest not in _EVT_VERSIONS:
-                    raise file_error(path, f"'% evt {rest}'", "EVT 2.0 or 3.0",
-                                     "Convert the file with Metavision to EVT 3.0.")
+                    raise file_error(
+                        path, f"'% evt {rest}'", "EVT 2.0 or 3.0", "Convert the file with Metavision to EVT 3.0."
+                    )
                 declared = _EVT_VERSIONS[rest]
             elif key == "format":
                 name, *pairs = rest.split(";")
                 if name.upper() not in ("EVT2", "EVT3"):
-                    raise file_error(path, f"'% format {rest}'", "EVT2 or EVT3",
-                                     "Convert the file with Metavision to EVT 3.0.")
+                    raise file_error(
+                        path, f"'% format {rest}'", "EVT2 or EVT3", "Convert the file with Metavision to EVT 3.0."
+                    )
                 declared = name.lower()
                 fields = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
                 width = int(fields["width"]) if "width" in fields else width
@@ -79,11 +87,16 @@ def parse_header_lines(lines: list[str], path: Path) -> tuple[str | None, int | 
         except EventFileError:
             raise
         except (ValueError, KeyError):
-            raise file_error(path, f"a malformed header line '% {line.strip()}'", "'% key value' lines",
-                             "The header is corrupt; fix or remove that line.") from None
+            raise file_error(
+                path,
+                f"a malformed header line '% {line.strip()}'",
+                "'% key value' lines",
+                "The header is corrupt; fix or remove that line.",
+            ) from None
     if width is not None and height is not None and (width < 1 or height < 1):
-        raise file_error(path, f"sensor geometry {width}x{height}", "a positive width and height",
-                         "The header is corrupt.")
+        raise file_error(
+            path, f"sensor geometry {width}x{height}", "a positive width and height", "The header is corrupt."
+        )
     if (width is None or height is None) and plugin_size is not None:
         width, height = plugin_size
     return declared, width, height, says_dat
@@ -100,8 +113,12 @@ def read_prophesee_header(path: Path, format_name: str | None = None) -> Prophes
         while handle.peek(1)[:1] == b"%":
             raw = handle.readline(4096)
             if not raw.endswith(b"\n") or len(lines) >= _MAX_HEADER_LINES:
-                raise file_error(path, "a '%' header line without end", "'% ...' lines ending in a newline",
-                                 "The file is truncated or not a Prophesee file.")
+                raise file_error(
+                    path,
+                    "a '%' header line without end",
+                    "'% ...' lines ending in a newline",
+                    "The file is truncated or not a Prophesee file.",
+                )
             text = raw.decode("latin-1").rstrip("\r\n")[1:]
             if text.strip() == "end":
                 break
@@ -112,18 +129,27 @@ def read_prophesee_header(path: Path, format_name: str | None = None) -> Prophes
     if declared is None and says_dat:
         declared = "dat"
     if declared and format_name and declared != format_name:
-        raise file_error(path, f"a header saying {declared}", format_name,
-                         f"Open it with format_name='{declared}' (or none).")
+        raise file_error(
+            path, f"a header saying {declared}", format_name, f"Open it with format_name='{declared}' (or none)."
+        )
     resolved = declared or format_name or ("dat" if path.suffix.lower() == ".dat" else None)
     if resolved is None:
-        raise file_error(path, "a '%' header without '% evt' or '% format' line", "a header naming EVT 2.0 or 3.0",
-                         "Add a '% evt 3.0' (or '% evt 2.0') line to the header, "
-                         "or from Python pass format_name='evt3' (or 'evt2') to open_recording.")
+        raise file_error(
+            path,
+            "a '%' header without '% evt' or '% format' line",
+            "a header naming EVT 2.0 or 3.0",
+            "Add a '% evt 3.0' (or '% evt 2.0') line to the header, "
+            "or from Python pass format_name='evt3' (or 'evt2') to open_recording.",
+        )
     offset = text_end
     if resolved == "dat":
         if len(type_and_size) == 2 and type_and_size[1] != 8:
-            raise file_error(path, f"DAT event size {type_and_size[1]} bytes (type {type_and_size[0]})",
-                             "8-byte CD/TD events", "Only DAT files of CD/TD events are supported.")
+            raise file_error(
+                path,
+                f"DAT event size {type_and_size[1]} bytes (type {type_and_size[0]})",
+                "8-byte CD/TD events",
+                "Only DAT files of CD/TD events are supported.",
+            )
         offset += min(len(type_and_size), 2)
     return PropheseeHeader(resolved, offset, width, height, tuple(lines))
 
@@ -161,7 +187,7 @@ def decode_evt2_words(words: np.ndarray, state: dict) -> np.ndarray:
         first = np.flatnonzero(kind == 0x8)
         if not len(first):
             return np.empty(0, EVENT_DTYPE)
-        words, kind = words[first[0]:], kind[first[0]:]
+        words, kind = words[first[0] :], kind[first[0] :]
         state["started"], state["last"] = True, int(words[0] & 0x0FFFFFFF)
     is_high = kind == 0x8
     high = (words[is_high] & 0x0FFFFFFF).astype(np.int64)
@@ -193,7 +219,7 @@ def decode_evt3_words(words: np.ndarray, state: dict) -> np.ndarray:
         first = np.flatnonzero(kind == 0x8)
         if not len(first):
             return np.empty(0, EVENT_DTYPE)
-        words, kind = words[first[0]:], kind[first[0]:]
+        words, kind = words[first[0] :], kind[first[0] :]
         state["started"], state["last"] = True, int(words[0] & 0xFFF)
     value = words & 0xFFF
     is_high, is_low, is_y, is_base, is_single = kind == 0x8, kind == 0x6, kind == 0x0, kind == 0x3, kind == 0x2
@@ -262,8 +288,9 @@ _INITIAL_STATE = {
 class PropheseeRecording(EventRecording):
     """A DAT / EVT2 / EVT3 file streamed in blocks of ``max_events`` words (records for DAT)."""
 
-    def __init__(self, path: Path, format_name: str, sensor_size: SensorSize | None = None,
-                 allow_truncated: bool = False) -> None:
+    def __init__(
+        self, path: Path, format_name: str, sensor_size: SensorSize | None = None, allow_truncated: bool = False
+    ) -> None:
         header = read_prophesee_header(Path(path), format_name)
         self.format_name = header.format_name
         self.header = header
@@ -272,11 +299,18 @@ class PropheseeRecording(EventRecording):
         if sensor_size is None and self.format_name == "dat":
             sensor_size = DAT_DEFAULT_SIZE
         if sensor_size is None:
-            raise MissingSensorSizeError(str(file_error(
-                path, "a header without geometry ('% geometry WxH' or '% format ...;width=..;height=..')",
-                "the sensor size",
-                "Pass sensor_size=SensorSize(width, height) to open_recording (--sensor WxH on the command line), "
-                "or add a '% geometry WxH' line to the header.")))
+            raise MissingSensorSizeError(
+                str(
+                    file_error(
+                        path,
+                        "a header without geometry ('% geometry WxH' or '% format ...;width=..;height=..')",
+                        "the sensor size",
+                        "Pass sensor_size=SensorSize(width, height) to open_recording "
+                        "(--sensor WxH on the command line), "
+                        "or add a '% geometry WxH' line to the header.",
+                    )
+                )
+            )
         super().__init__(Path(path), sensor_size, allow_truncated)
         word_bytes = WORD_DTYPES[self.format_name].itemsize
         payload_bytes = self.path.stat().st_size - header.data_offset
@@ -284,9 +318,12 @@ class PropheseeRecording(EventRecording):
         if payload_bytes % word_bytes:
             self._truncated(f"{payload_bytes % word_bytes} trailing bytes after the last whole {word_bytes}-byte word")
         if self.word_count == 0:
-            raise file_error(self.path, "a header but no event data",
-                             f"{self.format_name} event words after the header",
-                             "The recording is empty; re-record it.")
+            raise file_error(
+                self.path,
+                "a header but no event data",
+                f"{self.format_name} event words after the header",
+                "The recording is empty; re-record it.",
+            )
 
     def _decode_blocks(self, block_events: int) -> Iterator[np.ndarray]:
         decode, state = _DECODERS[self.format_name], dict(_INITIAL_STATE[self.format_name])

@@ -117,14 +117,19 @@ class EventRecording(ABC):
         """Raise for a cut file, or (``allow_truncated``) record ``detail`` and warn once."""
         if not self.allow_truncated:
             raise file_error(
-                self.path, f"a truncated file ({detail})", "complete events and packets",
+                self.path,
+                f"a truncated file ({detail})",
+                "complete events and packets",
                 "Re-copy or re-record the file (or, from Python, open it with allow_truncated=True "
                 "to read the complete events before the cut).",
             )
         if self.truncation is None:
             self.truncation = detail
-            warnings.warn(f"{self.path}: truncated ({detail}); reading the complete events before the cut",
-                          EventFileWarning, stacklevel=3)
+            warnings.warn(
+                f"{self.path}: truncated ({detail}); reading the complete events before the cut",
+                EventFileWarning,
+                stacklevel=3,
+            )
 
     def iter_chunks(self, max_events: int = DEFAULT_MAX_EVENTS) -> Iterator[np.ndarray]:
         """Yield :data:`EVENT_DTYPE` chunks of exactly ``max_events`` events (last one shorter).
@@ -148,7 +153,9 @@ class EventRecording(ABC):
             if self.truncation:
                 found += f" before the file's cut ({self.truncation})"
             raise file_error(
-                self.path, found, f"at least one {self.format_name} event",
+                self.path,
+                found,
+                f"at least one {self.format_name} event",
                 "Check that the file is a complete recording and that sensor_size is right.",
             )
 
@@ -184,6 +191,12 @@ class EventRecording(ABC):
 
 
 __all__ = [
-    "DEFAULT_MAX_EVENTS", "EVENT_DTYPE", "EventFileError", "EventFileWarning",
-    "EventRecording", "file_error", "in_sensor_mask", "rechunk",
+    "DEFAULT_MAX_EVENTS",
+    "EVENT_DTYPE",
+    "EventFileError",
+    "EventFileWarning",
+    "EventRecording",
+    "file_error",
+    "in_sensor_mask",
+    "rechunk",
 ]

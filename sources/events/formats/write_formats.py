@@ -23,8 +23,9 @@ from .read_aedat31 import PACKET_HEADER, POLARITY_EVENT
 from .read_prophesee import DAT_RECORD
 
 
-def _checked(events: np.ndarray, format_label: str, max_x: int, max_y: int,
-             sensor_size: SensorSize | None = None) -> np.ndarray:
+def _checked(
+    events: np.ndarray, format_label: str, max_x: int, max_y: int, sensor_size: SensorSize | None = None
+) -> np.ndarray:
     """Events as EVENT_DTYPE after checking order, sign and coordinate limits (exclusive maxima)."""
     events = as_event_array(np.asarray(events))
     if len(events) == 0:
@@ -35,8 +36,10 @@ def _checked(events: np.ndarray, format_label: str, max_x: int, max_y: int,
     if sensor_size is not None:
         max_x, max_y = min(max_x, sensor_size.width), min(max_y, sensor_size.height)
     if events["x"].max() >= max_x or events["y"].max() >= max_y:
-        raise ValueError(f"{format_label}: coordinates must be x < {max_x}, y < {max_y}; "
-                         f"got max x {events['x'].max()}, max y {events['y'].max()}")
+        raise ValueError(
+            f"{format_label}: coordinates must be x < {max_x}, y < {max_y}; "
+            f"got max x {events['x'].max()}, max y {events['y'].max()}"
+        )
     return events
 
 
@@ -77,8 +80,10 @@ def write_dat(path: Path | str, events: np.ndarray, sensor_size: SensorSize | No
 def _evt_header(version: str, sensor_size: SensorSize | None) -> bytes:
     lines = [f"evt {version}", "integrator_name spikestream"]
     if sensor_size is not None:
-        lines += [f"format EVT{version[0]};height={sensor_size.height};width={sensor_size.width}",
-                  f"geometry {sensor_size.width}x{sensor_size.height}"]
+        lines += [
+            f"format EVT{version[0]};height={sensor_size.height};width={sensor_size.width}",
+            f"geometry {sensor_size.width}x{sensor_size.height}",
+        ]
     return _header_text(lines + ["end"])
 
 
@@ -94,8 +99,12 @@ def write_evt2(path: Path | str, events: np.ndarray, sensor_size: SensorSize | N
     is_event_word = np.zeros(len(words), dtype=bool)
     is_event_word[ends] = True
     words[1:][~is_event_word[1:]] = (0x8 << 28) | (highs & 0x0FFFFFFF).astype(np.uint32)
-    words[ends] = ((events["p"].astype(np.uint32) & 1) << 28) | ((t_us & 0x3F).astype(np.uint32) << 22) \
-        | (events["x"].astype(np.uint32) << 11) | events["y"].astype(np.uint32)
+    words[ends] = (
+        ((events["p"].astype(np.uint32) & 1) << 28)
+        | ((t_us & 0x3F).astype(np.uint32) << 22)
+        | (events["x"].astype(np.uint32) << 11)
+        | events["y"].astype(np.uint32)
+    )
     path = Path(path)
     path.write_bytes(_evt_header("2.0", sensor_size) + words.tobytes())
     return path
@@ -152,14 +161,21 @@ def write_gesture_labels(path: Path | str, segments: list[tuple[int, int, int]])
     return path
 
 
-def write_dvs_gesture_aedat31(path: Path | str, events: np.ndarray, segments: list[tuple[int, int, int]] | None = None,
-                              packet_events: int = 4096, special_packet: bool = False) -> Path:
+def write_dvs_gesture_aedat31(
+    path: Path | str,
+    events: np.ndarray,
+    segments: list[tuple[int, int, int]] | None = None,
+    packet_events: int = 4096,
+    special_packet: bool = False,
+) -> Path:
     """DVS128 Gesture-style AEDAT 3.1 (polarity packets of up to ``packet_events``), plus
     ``<stem>_labels.csv`` when ``segments`` are given. ``special_packet`` prepends a packet of one
     type-0 event (as cameras write) that readers must skip."""
     events = _checked(events, "AEDAT 3.1", 1 << 15, 1 << 15)
-    header = ("#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#Start-Time: 1970-01-01 00:00:00 (TZ+0000)\r\n"
-              "#!END-HEADER\r\n")
+    header = (
+        "#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#Start-Time: 1970-01-01 00:00:00 (TZ+0000)\r\n"
+        "#!END-HEADER\r\n"
+    )
     parts = [header.encode("ascii")]
     if special_packet:
         parts.append(np.array([(0, 1, 8, 4, 0, 1, 1, 1)], dtype=PACKET_HEADER).tobytes())
@@ -190,8 +206,9 @@ def write_npy(path: Path | str, events: np.ndarray) -> Path:
     return path
 
 
-def write_npz(path: Path | str, events: np.ndarray, sensor_size: SensorSize | None = None,
-              columns: bool = False) -> Path:
+def write_npz(
+    path: Path | str, events: np.ndarray, sensor_size: SensorSize | None = None, columns: bool = False
+) -> Path:
     """``.npz`` with an ``events`` array (or ``x, y, t, p`` members if ``columns``) and ``sensor_size``."""
     events = as_event_array(np.asarray(events))
     members = {name: events[name] for name in ("x", "y", "t", "p")} if columns else {"events": events}

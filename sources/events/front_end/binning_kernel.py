@@ -48,19 +48,23 @@ def pixel_tables(
     return x_table, y_table, height_out * width_out
 
 
-def bad_event_error(where: str, x: np.ndarray, y: np.ndarray, t_us: np.ndarray, index: int,
-                    width: int, height: int, previous_t_us: int) -> ValueError:
+def bad_event_error(
+    where: str, x: np.ndarray, y: np.ndarray, t_us: np.ndarray, index: int, width: int, height: int, previous_t_us: int
+) -> ValueError:
     """The ``ValueError`` for event ``index`` that :func:`frame_block` rejected (range or time order)."""
     xi, yi, ti = int(x[index]), int(y[index]), int(t_us[index])
     if not (0 <= xi < width and 0 <= yi < height):
-        return ValueError(f"{where}: event {index} at x={xi}, y={yi} lies outside the sensor; "
-                          f"expected 0 <= x < {width}, 0 <= y < {height}")
+        return ValueError(
+            f"{where}: event {index} at x={xi}, y={yi} lies outside the sensor; "
+            f"expected 0 <= x < {width}, 0 <= y < {height}"
+        )
     before = int(t_us[index - 1]) if index > 0 else previous_t_us
     return ValueError(f"{where}: events must be in time order; t[{index}]={ti} µs follows t={before} µs")
 
 
-def _add_batch(flat: np.ndarray, open_frame: np.ndarray, batch: np.ndarray, used: int, closed_size: int,
-               binary: bool) -> None:  # pragma: no cover - compiled
+def _add_batch(
+    flat: np.ndarray, open_frame: np.ndarray, batch: np.ndarray, used: int, closed_size: int, binary: bool
+) -> None:  # pragma: no cover - compiled
     """Compiled: add the events at flat indices ``batch[:used]``; indices from ``closed_size`` on
     belong to ``open_frame``."""
     for j in range(used):
@@ -71,9 +75,22 @@ def _add_batch(flat: np.ndarray, open_frame: np.ndarray, batch: np.ndarray, used
             open_frame[index - closed_size] = 1.0 if binary else open_frame[index - closed_size] + 1.0
 
 
-def _frame_block_loop(x: np.ndarray, y: np.ndarray, t_us: np.ndarray, p: np.ndarray, x_table: np.ndarray,
-                      y_table: np.ndarray, plane: int, frames: np.ndarray, t_start_us: int, bin_us: int, binary: bool,
-                      previous_t_us: int, open_frame: np.ndarray, keep_open: bool) -> int:  # pragma: no cover - compiled
+def _frame_block_loop(
+    x: np.ndarray,
+    y: np.ndarray,
+    t_us: np.ndarray,
+    p: np.ndarray,
+    x_table: np.ndarray,
+    y_table: np.ndarray,
+    plane: int,
+    frames: np.ndarray,
+    t_start_us: int,
+    bin_us: int,
+    binary: bool,
+    previous_t_us: int,
+    open_frame: np.ndarray,
+    keep_open: bool,
+) -> int:  # pragma: no cover - compiled
     """The compiled single pass of :func:`frame_block` (same arguments; see the module docstring).
 
     The checking loop writes flat ``bin·cells + cell`` indices (the open bin continues past
@@ -114,7 +131,9 @@ def _add_cells(target: np.ndarray, cells: np.ndarray, binary: bool) -> None:
         np.add.at(target, cells, _ONE)
 
 
-def _add_binned(frames: np.ndarray, cells: np.ndarray, t_us: np.ndarray, t_start_us: int, bin_us: int, binary: bool) -> None:
+def _add_binned(
+    frames: np.ndarray, cells: np.ndarray, t_us: np.ndarray, t_start_us: int, bin_us: int, binary: bool
+) -> None:
     """NumPy: add time-ordered events, all inside ``frames`` ``[bins, cells]``, with bin edges from
     ``searchsorted``: many small bins in one call on ``bin·cells + cell``, else one call per bin."""
     if len(t_us) == 0:
@@ -132,12 +151,18 @@ def _add_binned(frames: np.ndarray, cells: np.ndarray, t_us: np.ndarray, t_start
             _add_cells(window[k], cells[edges[k] : edges[k + 1]], binary)
 
 
-def _first_bad_event(x: np.ndarray, y: np.ndarray, t_us: np.ndarray, width: int, height: int, previous_t_us: int,
-                     signed: bool) -> int:
+def _first_bad_event(
+    x: np.ndarray, y: np.ndarray, t_us: np.ndarray, width: int, height: int, previous_t_us: int, signed: bool
+) -> int:
     """Index of the first event outside ``width × height`` pixels or out of time order; −1 if none
     (``signed``: ``x`` or ``y`` came from a signed dtype and may be negative)."""
-    if (x.max() < width and y.max() < height and t_us[0] >= previous_t_us and bool(np.all(t_us[1:] >= t_us[:-1]))
-            and (signed is False or min(x.min(), y.min()) >= 0)):
+    if (
+        x.max() < width
+        and y.max() < height
+        and t_us[0] >= previous_t_us
+        and bool(np.all(t_us[1:] >= t_us[:-1]))
+        and (signed is False or min(x.min(), y.min()) >= 0)
+    ):
         return -1
     bad = (x < 0) | (x >= width) | (y < 0) | (y >= height)
     bad[0] |= t_us[0] < previous_t_us
@@ -145,9 +170,22 @@ def _first_bad_event(x: np.ndarray, y: np.ndarray, t_us: np.ndarray, width: int,
     return int(np.argmax(bad))
 
 
-def frame_block_numpy(x: np.ndarray, y: np.ndarray, t_us: np.ndarray, p: np.ndarray, x_table: np.ndarray,
-                      y_table: np.ndarray, plane: int, frames: np.ndarray, t_start_us: int, bin_us: int, binary: bool,
-                      previous_t_us: int, open_frame: np.ndarray, keep_open: bool) -> int:
+def frame_block_numpy(
+    x: np.ndarray,
+    y: np.ndarray,
+    t_us: np.ndarray,
+    p: np.ndarray,
+    x_table: np.ndarray,
+    y_table: np.ndarray,
+    plane: int,
+    frames: np.ndarray,
+    t_start_us: int,
+    bin_us: int,
+    binary: bool,
+    previous_t_us: int,
+    open_frame: np.ndarray,
+    keep_open: bool,
+) -> int:
     """NumPy implementation of :func:`frame_block`, in blocks of :data:`BLOCK_EVENTS` events."""
     end_us, width, height = t_start_us + len(frames) * bin_us, len(x_table), len(y_table)
     cropping = min(x_table.min(initial=0), y_table.min(initial=0)) < 0
@@ -185,17 +223,51 @@ frame_block_numba = _compile(_frame_block_loop) if numba is not None else None
 _NUMBA_ERRORS = (numba.core.errors.NumbaError,) if numba is not None else ()
 
 
-def frame_block(x: np.ndarray, y: np.ndarray, t_us: np.ndarray, p: np.ndarray, x_table: np.ndarray, y_table: np.ndarray,
-                plane: int, frames: np.ndarray, t_start_us: int, bin_us: int, binary: bool, previous_t_us: int,
-                open_frame: np.ndarray, keep_open: bool) -> int:
+def frame_block(
+    x: np.ndarray,
+    y: np.ndarray,
+    t_us: np.ndarray,
+    p: np.ndarray,
+    x_table: np.ndarray,
+    y_table: np.ndarray,
+    plane: int,
+    frames: np.ndarray,
+    t_start_us: int,
+    bin_us: int,
+    binary: bool,
+    previous_t_us: int,
+    open_frame: np.ndarray,
+    keep_open: bool,
+) -> int:
     """Bin events ``x, y, t_us, p`` ``[N]`` (any integer dtypes; strided views of an event array are
     fine) into ``frames`` ``[bins, 2·plane]`` float32 (C order) in place; bin 0 starts at
     ``t_start_us`` µs, each is ``bin_us`` µs long. With ``keep_open``, events of the next bin go to
     ``open_frame`` ``[2·plane]`` float32. Returns 0, or ``−1 − i`` when event ``i`` lies outside the
     tables or breaks time order (nothing is undone then)."""
-    args = (x, y, t_us, p, x_table, y_table, plane, frames, t_start_us, bin_us, binary, previous_t_us, open_frame, keep_open)
+    args = (
+        x,
+        y,
+        t_us,
+        p,
+        x_table,
+        y_table,
+        plane,
+        frames,
+        t_start_us,
+        bin_us,
+        binary,
+        previous_t_us,
+        open_frame,
+        keep_open,
+    )
     # numba's dispatcher would run a byte-swapped array through the native-order build: NumPy reads those
-    if frame_block_numba is not None and x.dtype.isnative and y.dtype.isnative and t_us.dtype.isnative and p.dtype.isnative:
+    if (
+        frame_block_numba is not None
+        and x.dtype.isnative
+        and y.dtype.isnative
+        and t_us.dtype.isnative
+        and p.dtype.isnative
+    ):
         try:
             return frame_block_numba(*args)
         except _NUMBA_ERRORS:  # a dtype numba cannot compile: the same result in NumPy

@@ -33,7 +33,8 @@ def check_time_order(t_us: np.ndarray, where: str) -> None:
     if len(t_us) > 1 and not bool(np.all(t_us[1:] >= t_us[:-1])):
         first = int(np.flatnonzero(t_us[1:] < t_us[:-1])[0]) + 1
         raise ValueError(
-            f"{where}: events must be in time order; t[{first}]={int(t_us[first])} µs < t[{first - 1}]={int(t_us[first - 1])} µs"
+            f"{where}: events must be in time order; "
+            f"t[{first}]={int(t_us[first])} µs < t[{first - 1}]={int(t_us[first - 1])} µs"
         )
 
 

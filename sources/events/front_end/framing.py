@@ -113,15 +113,17 @@ def _kernel_coordinates(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _columns(events: np.ndarray, width: int, height: int, where: str,
-             previous_t_us: int | None) -> tuple[np.ndarray, ...]:
+def _columns(
+    events: np.ndarray, width: int, height: int, where: str, previous_t_us: int | None
+) -> tuple[np.ndarray, ...]:
     """``x, y`` (intp), ``t`` (int64 µs), ``on`` (bool) of a block, checked: inside the sensor, time-ordered."""
     x, y = _kernel_coordinates(events["x"]).astype(np.intp), _kernel_coordinates(events["y"]).astype(np.intp)
     t_us, on = events["t"].astype(np.int64), events["p"] > 0
     signed = events["x"].dtype.kind == "i" or events["y"].dtype.kind == "i"
     if x.max() >= width or y.max() >= height or (signed and min(x.min(), y.min()) < 0):
-        raise ValueError(f"{where}: events reach x={int(x.max())}, y={int(y.max())}; "
-                         f"expected 0 <= x < {width}, 0 <= y < {height}")
+        raise ValueError(
+            f"{where}: events reach x={int(x.max())}, y={int(y.max())}; expected 0 <= x < {width}, 0 <= y < {height}"
+        )
     if previous_t_us is not None and t_us[0] < previous_t_us:
         raise ValueError(f"{where}: events must be in time order; t={int(t_us[0])} µs follows t={previous_t_us} µs")
     check_time_order(t_us, where)
@@ -146,8 +148,20 @@ def bin_events(
     if len(events):
         x, y, t_us = _kernel_coordinates(events["x"]), _kernel_coordinates(events["y"]), events["t"]
         tables = kernel.pixel_tables(width, height, (0, 0, width, height), 1)
-        status = kernel.frame_block(x, y, t_us, events["p"], *tables, frames, int(t_start_us), int(bin_us), False,
-                                    kernel.NO_PREVIOUS_US, _NO_OPEN_FRAME, False)
+        status = kernel.frame_block(
+            x,
+            y,
+            t_us,
+            events["p"],
+            *tables,
+            frames,
+            int(t_start_us),
+            int(bin_us),
+            False,
+            kernel.NO_PREVIOUS_US,
+            _NO_OPEN_FRAME,
+            False,
+        )
         if status < 0:
             raise kernel.bad_event_error("bin_events", x, y, t_us, -1 - status, width, height, kernel.NO_PREVIOUS_US)
     return frames.reshape(int(bin_count), 2, height, width)
@@ -188,8 +202,11 @@ class StreamingEventFramer:
         self._filtered = config.refractory_ms is not None or config.denoise_ms is not None
         x0, y0, width, height = config.roi_box  # cell tables: sensor pixels, or roi pixels after the filters
         factor = config.downsample_factor
-        self._tables = (kernel.pixel_tables(width, height, (0, 0, width, height), factor) if self._filtered
-                        else kernel.pixel_tables(config.sensor_width, config.sensor_height, config.roi_box, factor))
+        self._tables = (
+            kernel.pixel_tables(width, height, (0, 0, width, height), factor)
+            if self._filtered
+            else kernel.pixel_tables(config.sensor_width, config.sensor_height, config.roi_box, factor)
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -214,8 +231,9 @@ class StreamingEventFramer:
         x0, y0, width, height = config.roi_box
         for start in range(0, len(events), kernel.BLOCK_EVENTS):
             block = events[start : start + kernel.BLOCK_EVENTS]
-            x, y, t_us, on = _columns(block, config.sensor_width, config.sensor_height, "StreamingEventFramer.push",
-                                      previous_t_us)
+            x, y, t_us, on = _columns(
+                block, config.sensor_width, config.sensor_height, "StreamingEventFramer.push", previous_t_us
+            )
             previous_t_us = int(t_us[-1])
             if config.roi is not None:  # x - x0 wraps to a huge unsigned value left of the roi
                 x, y = x - x0, y - y0
@@ -234,15 +252,38 @@ class StreamingEventFramer:
         """Bin ``events`` into ``frames`` ``[bins, cells]`` (from ``_bin_start_us``) and ``open_frame``
         ``[1, cells]`` (the bin after them; None: there is none)."""
         config, binary = self.config, self.config.output_mode == "binary"
-        parts = (self._filtered_columns(events) if self._filtered
-                 else [(_kernel_coordinates(events["x"]), _kernel_coordinates(events["y"]), events["t"], events["p"])])
+        parts = (
+            self._filtered_columns(events)
+            if self._filtered
+            else [(_kernel_coordinates(events["x"]), _kernel_coordinates(events["y"]), events["t"], events["p"])]
+        )
         open_cells = _NO_OPEN_FRAME if open_frame is None else open_frame.reshape(-1)
         for x, y, t_us, p in parts:
-            status = kernel.frame_block(x, y, t_us, p, *self._tables, frames, self._bin_start_us, self._bin_us, binary,
-                                        kernel.NO_PREVIOUS_US, open_cells, open_frame is not None)
+            status = kernel.frame_block(
+                x,
+                y,
+                t_us,
+                p,
+                *self._tables,
+                frames,
+                self._bin_start_us,
+                self._bin_us,
+                binary,
+                kernel.NO_PREVIOUS_US,
+                open_cells,
+                open_frame is not None,
+            )
             if status < 0:
-                raise kernel.bad_event_error("StreamingEventFramer.push", x, y, t_us, -1 - status,
-                                             config.sensor_width, config.sensor_height, kernel.NO_PREVIOUS_US)
+                raise kernel.bad_event_error(
+                    "StreamingEventFramer.push",
+                    x,
+                    y,
+                    t_us,
+                    -1 - status,
+                    config.sensor_width,
+                    config.sensor_height,
+                    kernel.NO_PREVIOUS_US,
+                )
 
     def _close_bins(self, bin_count: int, events: np.ndarray | None = None) -> np.ndarray:
         """Emit ``bin_count`` bins: the open bin's frame so far, completed by ``events``, then the next
@@ -273,8 +314,10 @@ class StreamingEventFramer:
         first_us, last_us = int(events["t"][0]), int(events["t"][-1])
         earliest_us = max((t for t in (self._watermark_us, self._bin_start_us) if t is not None), default=first_us)
         if first_us < earliest_us:
-            raise ValueError(f"StreamingEventFramer.push: event at t={first_us} µs is earlier than {earliest_us} µs "
-                             "(an earlier chunk, advance_to or t_start_us); feed chunks in time order")
+            raise ValueError(
+                f"StreamingEventFramer.push: event at t={first_us} µs is earlier than {earliest_us} µs "
+                "(an earlier chunk, advance_to or t_start_us); feed chunks in time order"
+            )
         self._bin_start_us = first_us if self._bin_start_us is None else self._bin_start_us
         self._watermark_us = last_us
         frames = self._close_bins(max(0, (last_us - self._bin_start_us) // self._bin_us), events)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -155,9 +155,8 @@ class ThreadedEventSource:
             self._thread.join(join_timeout_s)
         self._release()
 
-    def __enter__(self) -> "ThreadedEventSource":
+    def __enter__(self) -> ThreadedEventSource:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-

@@ -1,8 +1,10 @@
 """A live event receiver as the runtime's chunk stream, on the wall clock.
 
-Stream time is µs since listening started, so ``duration_s`` holds whether or not a sender ever
-speaks. Bins close along the wall clock (each chunk's end is "now" minus a small margin for
-in-flight events), so decisions never stall when a camera sees nothing.
+Stream time is µs since the first event arrived (a detection's ``time_us`` is where it lies in
+what the camera sent); ``duration_s`` and the start-up timeout count on the wall clock from when
+listening began, so they hold whether or not a sender ever speaks. Bins close along the wall
+clock (each chunk's end is "now" minus a small margin for in-flight events), so decisions never
+stall when a camera sees nothing.
 """
 
 from __future__ import annotations
@@ -47,26 +49,37 @@ class LiveEventChunks:
         return {f"receiver {key}": stats[key] for key in keys}
 
     def __iter__(self) -> Iterator[Chunk]:
-        origin_us = monotonic_us()
+        listening_since_us = monotonic_us()
+        origin_us: int | None = None  # arrival time of the first event: stream time 0
         last_end_us = 0
         last_event_us: int | None = None
         for events in self.receiver.iter_chunks(poll_s=0.01, yield_empty=True):
-            now_us = monotonic_us() - origin_us
+            now_wall_us = monotonic_us()
+            listened_us = now_wall_us - listening_since_us
+            if self.duration_us is not None and listened_us >= self.duration_us:
+                self.no_input = origin_us is None
+                return
+            if origin_us is None:
+                if len(events) == 0:
+                    if listened_us > self.startup_timeout_us:
+                        self.no_input = True
+                        return
+                    continue
+                origin_us = int(events["t"][0])
+            now_us = now_wall_us - origin_us
             if len(events):
                 last_event_us = now_us
                 events = events.copy()
                 # arrival stamps: an event stamped just before the previous chunk's end is moved to it
                 events["t"] = np.maximum(events["t"] - origin_us, last_end_us)
-            elif last_event_us is None and now_us > self.startup_timeout_us:
-                self.no_input = True
-                return
-            elif last_event_us is not None and self.idle_timeout_us is not None and now_us - last_event_us > self.idle_timeout_us:
+            elif (
+                self.idle_timeout_us is not None
+                and last_event_us is not None
+                and now_us - last_event_us > self.idle_timeout_us
+            ):
                 return
             end_us = max(last_end_us, now_us - LIVE_MARGIN_US, int(events["t"][-1]) + 1 if len(events) else 0)
-            if self.duration_us is not None:
-                end_us = min(end_us, self.duration_us)
-                events = events[events["t"] < end_us] if len(events) else events
             yield Chunk(events, last_end_us, end_us, time.monotonic_ns())
             last_end_us = end_us
-            if self.duration_us is not None and end_us >= self.duration_us:
-                return
+        if origin_us is None:
+            self.no_input = True

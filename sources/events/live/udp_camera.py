@@ -30,9 +30,20 @@ from .event_queue import ReceiverStats, ThreadedEventSource, monotonic_us
 from .spif_udp import WORD_BYTES, words_to_events
 from .udp_sender import SenderStats, UdpEventSender
 
-__all__ = ["AestreamFrameReceiver", "AestreamUdpReceiver", "CameraSpec", "ReceiverStats", "SenderStats",  # noqa: RUF022
-           "UdpEventReceiver", "UdpEventSender", "check_usb_camera_support", "frame_counts_to_events",
-           "open_camera", "open_usb_camera", "parse_camera_uri"]
+__all__ = [
+    "AestreamFrameReceiver",
+    "AestreamUdpReceiver",
+    "CameraSpec",
+    "ReceiverStats",
+    "SenderStats",  # noqa: RUF022
+    "UdpEventReceiver",
+    "UdpEventSender",
+    "check_usb_camera_support",
+    "frame_counts_to_events",
+    "open_camera",
+    "open_usb_camera",
+    "parse_camera_uri",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3333  # aestream's default
@@ -71,7 +82,9 @@ class UdpEventReceiver(ThreadedEventSource):
             self._sock.bind((host, port))
         except OSError as error:
             self._sock.close()
-            raise OSError(f"UdpEventReceiver: cannot listen on udp://{host}:{port}: {error}; pick a free port") from error
+            raise OSError(
+                f"UdpEventReceiver: cannot listen on udp://{host}:{port}: {error}; pick a free port"
+            ) from error
         self._sock.setblocking(False)
         self.address: tuple[str, int] = self._sock.getsockname()
         self.recv_buffer_bytes = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
@@ -240,7 +253,9 @@ def parse_camera_uri(uri: str) -> CameraSpec:
     if scheme == "usb":
         serial = text.split("://", 1)[1]
         if not serial or "/" in serial:
-            raise ValueError(f"camera {uri!r}: expected usb://SERIAL with a serial number; accepted forms: {_URI_FORMS}")
+            raise ValueError(
+                f"camera {uri!r}: expected usb://SERIAL with a serial number; accepted forms: {_URI_FORMS}"
+            )
         return CameraSpec("usb", serial=serial)
     if scheme not in ("udp", "aestream+udp"):
         raise ValueError(f"camera {uri!r}: unknown scheme {scheme!r}; accepted forms: {_URI_FORMS}")
@@ -250,13 +265,16 @@ def parse_camera_uri(uri: str) -> CameraSpec:
     except ValueError as error:  # non-numeric or out-of-range port
         raise ValueError(f"camera {uri!r}: bad port ({error}); accepted forms: {_URI_FORMS}") from None
     if not parts.hostname or parts.path not in ("", "/") or parts.query or port == 0:
-        raise ValueError(f"camera {uri!r}: expected {scheme}://HOST:PORT with port 1..65535; accepted forms: {_URI_FORMS}")
+        raise ValueError(
+            f"camera {uri!r}: expected {scheme}://HOST:PORT with port 1..65535; accepted forms: {_URI_FORMS}"
+        )
     return CameraSpec(scheme, host=parts.hostname, port=port)  # type: ignore[arg-type]
 
 
 def check_usb_camera_support() -> tuple[str, ...]:
     """Return aestream's camera drivers (e.g. ``("caer",)``); ``RuntimeError`` if there are none."""
     import aestream
+
     drivers = tuple(aestream.drivers)
     if not any(name in drivers for name in ("caer", "metavision")):
         raise RuntimeError(
@@ -282,6 +300,7 @@ def open_usb_camera(
     """
     check_usb_camera_support()
     import aestream
+
     by_serial = {"serial_number": serial} if serial else {}  # Metavision builds select by serial number
     usb_input = aestream.USBInput((sensor_size.width, sensor_size.height), device="cpu", **by_serial)
     usb_input.__enter__()

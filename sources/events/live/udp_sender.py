@@ -10,8 +10,9 @@ import math
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -65,7 +66,9 @@ class UdpEventSender:
         try:
             family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
         except (socket.gaierror, UnicodeError) as error:
-            raise ValueError(f"UDP host {host!r}: cannot be resolved ({error}); expected an address such as 127.0.0.1 or [::1]") from None
+            raise ValueError(
+                f"UDP host {host!r}: cannot be resolved ({error}); expected an address such as 127.0.0.1 or [::1]"
+            ) from None
         self.address = address
         self.max_gap_us = max_gap_us
         self.sensor_size = sensor_size
@@ -106,7 +109,9 @@ class UdpEventSender:
             raw_t_us = chunk["t"].astype(np.int64)
             t_us = np.maximum.accumulate(raw_t_us if latest_t_us is None else np.maximum(raw_t_us, latest_t_us))
             steps_us = np.diff(t_us, prepend=t_us[0] if latest_t_us is None else latest_t_us)
-            skipped_us = skipped_total_us + np.cumsum(np.where(steps_us > self.max_gap_us, steps_us - self.max_gap_us, 0))
+            skipped_us = skipped_total_us + np.cumsum(
+                np.where(steps_us > self.max_gap_us, steps_us - self.max_gap_us, 0)
+            )
             latest_t_us, skipped_total_us = int(t_us[-1]), int(skipped_us[-1])
             first_t_us = int(t_us[0]) if first_t_us is None else first_t_us
             t_us = t_us - skipped_us
@@ -141,7 +146,7 @@ class UdpEventSender:
         self.stop()
         self._sock.close()
 
-    def __enter__(self) -> "UdpEventSender":
+    def __enter__(self) -> UdpEventSender:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -16,8 +16,19 @@ from ..event_array import EVENT_DTYPE
 from ..formats.read_aedat31 import DVS_GESTURE_SIZE
 from ..formats.recording import file_error
 
-CLASS_NAMES = ("Hand clapping", "Right hand wave", "Left hand wave", "Right arm cw", "Right arm ccw", "Left arm cw",
-               "Left arm ccw", "Arm roll", "Air drums", "Air guitar", "Other gestures")
+CLASS_NAMES = (
+    "Hand clapping",
+    "Right hand wave",
+    "Left hand wave",
+    "Right arm cw",
+    "Right arm ccw",
+    "Left arm cw",
+    "Left arm ccw",
+    "Arm roll",
+    "Air drums",
+    "Air guitar",
+    "Other gestures",
+)
 
 
 class GestureSegment(NamedTuple):
@@ -41,8 +52,12 @@ def read_gesture_labels(path: Path | str) -> list[GestureSegment]:
         raise file_error(path, "no such file", "a DVS Gesture '<recording>_labels.csv'", "Check the path.")
     rows = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     if not rows or rows[0].replace(" ", "").lower() != "class,starttime_usec,endtime_usec":
-        raise file_error(path, f"header {rows[0] if rows else 'nothing'!r}", "'class,startTime_usec,endTime_usec'",
-                         "Is this a DVS Gesture labels file?")
+        raise file_error(
+            path,
+            f"header {rows[0] if rows else 'nothing'!r}",
+            "'class,startTime_usec,endTime_usec'",
+            "Is this a DVS Gesture labels file?",
+        )
     segments = []
     for number, row in enumerate(rows[1:], start=2):
         try:
@@ -50,8 +65,12 @@ def read_gesture_labels(path: Path | str) -> list[GestureSegment]:
         except ValueError:
             raise file_error(path, f"line {number} {row!r}", "three integers", "Fix or remove that line.") from None
         if not 1 <= label <= len(CLASS_NAMES) or end_us < start_us:
-            raise file_error(path, f"line {number} {row!r}", f"class 1..{len(CLASS_NAMES)} and start <= end",
-                             "Fix or remove that line.")
+            raise file_error(
+                path,
+                f"line {number} {row!r}",
+                f"class 1..{len(CLASS_NAMES)} and start <= end",
+                "Fix or remove that line.",
+            )
         segments.append(GestureSegment(label - 1, start_us, end_us))
     return segments
 
@@ -72,9 +91,12 @@ class DVSGestureFolder:
     def __init__(self, root: Path | str, train: bool = True) -> None:
         self.folder = Path(root) / "DVSGesture" / ("ibmGestureTrain" if train else "ibmGestureTest")
         if not self.folder.is_dir():
-            raise file_error(self.folder, "no such folder",
-                             "tonic's DVSGesture layout root/DVSGesture/ibmGestureTrain|ibmGestureTest",
-                             "Pass the folder that contains 'DVSGesture' as root.")
+            raise file_error(
+                self.folder,
+                "no such folder",
+                "tonic's DVSGesture layout root/DVSGesture/ibmGestureTrain|ibmGestureTest",
+                "Pass the folder that contains 'DVSGesture' as root.",
+            )
         found = []
         for user_dir in self.folder.iterdir():
             match = _USER_FOLDER.match(user_dir.name)
@@ -82,12 +104,20 @@ class DVSGestureFolder:
                 continue
             for npy in user_dir.glob("*.npy"):
                 if not npy.stem.isdigit() or int(npy.stem) >= len(CLASS_NAMES):
-                    raise file_error(npy, "an unexpected file name", f"'<label>.npy' with label 0..{len(CLASS_NAMES) - 1}",
-                                     "Move the file out of the dataset folder.")
+                    raise file_error(
+                        npy,
+                        "an unexpected file name",
+                        f"'<label>.npy' with label 0..{len(CLASS_NAMES) - 1}",
+                        "Move the file out of the dataset folder.",
+                    )
                 found.append((int(match.group(1)), match.group(2), int(npy.stem), npy))
         if not found:
-            raise file_error(self.folder, "no user<NN>_<lighting>/<label>.npy files", "DVS Gesture samples",
-                             "Check the dataset was extracted there.")
+            raise file_error(
+                self.folder,
+                "no user<NN>_<lighting>/<label>.npy files",
+                "DVS Gesture samples",
+                "Check the dataset was extracted there.",
+            )
         found.sort(key=lambda item: item[:3])
         self.samples = [(path, label) for _, _, label, path in found]
         self.user_ids = [user for user, _, _, _ in found]
@@ -103,11 +133,16 @@ class DVSGestureFolder:
         try:
             table = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as error:
-            raise file_error(path, f"an unreadable .npy ({error})", "an (N, 4) array x, y, p, t[ms]",
-                             "Re-extract the dataset.") from None
+            raise file_error(
+                path, f"an unreadable .npy ({error})", "an (N, 4) array x, y, p, t[ms]", "Re-extract the dataset."
+            ) from None
         if table.ndim != 2 or table.shape[1] != 4 or table.dtype.names is not None:
-            raise file_error(path, f"an array of shape {table.shape}, dtype {table.dtype}", "an (N, 4) array x, y, p, t[ms]",
-                             "Re-extract the dataset.")
+            raise file_error(
+                path,
+                f"an array of shape {table.shape}, dtype {table.dtype}",
+                "an (N, 4) array x, y, p, t[ms]",
+                "Re-extract the dataset.",
+            )
         t_ms = table[:, 3]
         t_us = np.rint(t_ms * 1000.0) if t_ms.dtype.kind == "f" else t_ms.astype(np.int64) * 1000
         inside = (table[:, 0] >= 0) & (table[:, 0] < 128) & (table[:, 1] >= 0) & (table[:, 1] < 128)

@@ -150,7 +150,9 @@ def crossing_events(
         t0, duration_us, is_on = t0_all[rows], duration_all[rows], step > 0
         for crossing in range(1, int(counts.max()) + 1):
             active = slice(None) if crossing == 1 else np.flatnonzero(counts >= crossing)
-            fraction = np.clip((start_reference[active] + crossing * step[active] - log0[active]) / span[active], 0.0, 1.0)
+            fraction = np.clip(
+                (start_reference[active] + crossing * step[active] - log0[active]) / span[active], 0.0, 1.0
+            )
             times = t0[active] + np.rint(fraction * duration_us[active]).astype(np.int64)
             fired_pixels = pixels[active]
             kept = np.flatnonzero(times - last_event_us[fired_pixels] >= refractory_us)
@@ -238,7 +240,8 @@ def simulate_dvs(
     timestamps_us = np.asarray(timestamps_us, dtype=np.int64)
     if frames.ndim != 3 or len(timestamps_us) != len(frames) or len(frames) == 0:
         raise ValueError(
-            f"simulate_dvs: expected frames [T, H, W] and timestamps_us [T], got {frames.shape} and {timestamps_us.shape}"
+            f"simulate_dvs: expected frames [T, H, W] and timestamps_us [T], "
+            f"got {frames.shape} and {timestamps_us.shape}"
         )
     if np.any(np.diff(timestamps_us) <= 0):
         raise ValueError("simulate_dvs: timestamps_us must be strictly increasing")

@@ -39,19 +39,28 @@ def pad_with_noise(
     duration_us = int(shifted["t"][-1]) - start_us if len(shifted) else 0
     shifted["t"] = shifted["t"] - start_us + lead_us
     end_us = lead_us + duration_us
-    padding = [noise_events(sensor, 0, lead_us, noise_rate_hz, rng), noise_events(sensor, end_us, end_us + tail_us, noise_rate_hz, rng)]
+    padding = [
+        noise_events(sensor, 0, lead_us, noise_rate_hz, rng),
+        noise_events(sensor, end_us, end_us + tail_us, noise_rate_hz, rng),
+    ]
     return sort_by_time(shifted, *padding), lead_us, duration_us
 
 
 def make_gesture_example(
-    events: np.ndarray, label_index: int, front_end: EventFrontEndConfig, config: GestureExampleConfig, rng: np.random.Generator
+    events: np.ndarray,
+    label_index: int,
+    front_end: EventFrontEndConfig,
+    config: GestureExampleConfig,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One example: frames ``[T, 2, H, W]`` float32 from t = 0 and targets ``[T]`` int64.
 
     ``label_index`` counts the background as class 0 (gesture class ``k`` → ``k + 1``)."""
     sensor = SensorSize(front_end.sensor_width, front_end.sensor_height)
     lead_us = int(rng.uniform(*config.lead_ms_range) * 1000)
-    padded, onset_us, duration_us = pad_with_noise(events, sensor, lead_us, int(config.tail_ms * 1000), config.noise_rate_hz, rng)
+    padded, onset_us, duration_us = pad_with_noise(
+        events, sensor, lead_us, int(config.tail_ms * 1000), config.noise_rate_hz, rng
+    )
     bin_count = -(-(onset_us + duration_us + int(config.tail_ms * 1000)) // front_end.bin_us)
     frames = events_to_steps(padded, front_end, 0, bin_count)
     step_end_us = (np.arange(bin_count) + 1) * front_end.bin_us

@@ -54,7 +54,9 @@ class GestureSimConfig:
         if self.sensor_width < 16 or self.sensor_height < 16 or self.frame_step_us <= 0:
             raise ValueError(f"GestureSimConfig: sensor must be >= 16x16 and frame_step_us > 0, got {self}")
         if not 0 < self.duration_range_ms[0] <= self.duration_range_ms[1]:
-            raise ValueError(f"GestureSimConfig: duration_range_ms must be 0 < low <= high, got {self.duration_range_ms}")
+            raise ValueError(
+                f"GestureSimConfig: duration_range_ms must be 0 < low <= high, got {self.duration_range_ms}"
+            )
 
     @property
     def sensor_size(self) -> SensorSize:
@@ -126,7 +128,9 @@ def hand_trajectories(label: int, t_s: np.ndarray, hand_radius: float, rng: np.r
     elif label == 8:  # air_drums: two hands striking down in alternation
         ph, depth, base = _phase(t_s, rng, (0.3, 0.6)), rng.uniform(0.08, 0.15), rng.uniform(-0.02, 0.1)
         hands = [
-            np.stack([np.full_like(t_s, sign * rng.uniform(0.12, 0.22)), base + depth * (1 - cos(ph + k * np.pi)) / 2], 1)
+            np.stack(
+                [np.full_like(t_s, sign * rng.uniform(0.12, 0.22)), base + depth * (1 - cos(ph + k * np.pi)) / 2], 1
+            )
             for k, sign in enumerate((SUBJECT_RIGHT, SUBJECT_LEFT))
         ]
     elif label == 9:  # air_guitar: right hand strums fast at the waist, left hand high on the neck
@@ -134,15 +138,20 @@ def hand_trajectories(label: int, t_s: np.ndarray, hand_radius: float, rng: np.r
         strum_x = SUBJECT_RIGHT * rng.uniform(0.02, 0.1) + 0.02 * sin(ph)
         strum = np.stack([strum_x, rng.uniform(0.12, 0.22) + stroke * sin(ph)], axis=1)
         slide = 0.03 * sin(2 * np.pi * t_s / rng.uniform(0.8, 1.6) + rng.uniform(0, 2 * np.pi))
-        fret = np.stack([SUBJECT_LEFT * rng.uniform(0.25, 0.32) + slide, rng.uniform(-0.15, -0.02) - 0.5 * slide], axis=1)
+        fret = np.stack(
+            [SUBJECT_LEFT * rng.uniform(0.25, 0.32) + slide, rng.uniform(-0.15, -0.02) - 0.5 * slide], axis=1
+        )
         hands = [strum, fret]
     elif label == 10:  # other_gestures: aperiodic point-to-point motion of one or both hands
         side = rng.choice([SUBJECT_RIGHT, SUBJECT_LEFT])
         hands = [_waypoints(t_s, rng), _waypoints(t_s, rng) if rng.random() < 0.5 else _resting_hand(t_s, -side, rng)]
     else:
-        raise ValueError(f"gesture label must be 0..{len(GESTURE_CLASSES) - 1} ({', '.join(GESTURE_CLASSES)}), got {label}")
+        raise ValueError(
+            f"gesture label must be 0..{len(GESTURE_CLASSES) - 1} ({', '.join(GESTURE_CLASSES)}), got {label}"
+        )
     jitter = [
-        rng.uniform(0.005, 0.02) * sin(2 * np.pi * rng.uniform(0.5, 2.0, (1, 2)) * t_s[:, None] + rng.uniform(0, 6.3, (1, 2)))
+        rng.uniform(0.005, 0.02)
+        * sin(2 * np.pi * rng.uniform(0.5, 2.0, (1, 2)) * t_s[:, None] + rng.uniform(0, 6.3, (1, 2)))
         for _ in hands
     ]  # natural unsteadiness of moving hands; idle hands stay still
     return np.stack([hand + wobble * (np.ptp(hand, axis=0).max() > 0.05) for hand, wobble in zip(hands, jitter)])
@@ -152,10 +161,12 @@ def hand_trajectories(label: int, t_s: np.ndarray, hand_radius: float, rng: np.r
 def _smooth_texture(height: int, width: int, cells: int, rng: np.random.Generator) -> np.ndarray:
     """Bilinearly upsampled ``cells × cells`` Gaussian noise, ``[H, W]``."""
     coarse = rng.standard_normal((cells, cells))
+
     def axis(size: int) -> tuple[np.ndarray, np.ndarray]:
         position = np.linspace(0, cells - 1, size)
         low = np.minimum(position.astype(int), cells - 2)
         return low, position - low
+
     ylow, yw = axis(height)
     xlow, xw = axis(width)
     rows = coarse[ylow] * (1 - yw[:, None]) + coarse[ylow + 1] * yw[:, None]
@@ -194,7 +205,9 @@ def build_scene(
     extreme = max(scene_values) if polarity > 0 else min(scene_values)
     hand_radius = rng.uniform(0.04, 0.065)
     for track in hand_trajectories(label, t_s, hand_radius, rng):
-        sprites.append(Sprite(origin + track * unit_px, hand_radius * unit_px, extreme + polarity * rng.uniform(0.4, 0.9)))
+        sprites.append(
+            Sprite(origin + track * unit_px, hand_radius * unit_px, extreme + polarity * rng.uniform(0.4, 0.9))
+        )
     return background, sprites
 
 
@@ -232,6 +245,7 @@ def changed_pixel_samples(background: np.ndarray, sprites: list[Sprite], half_ed
     inner = [max(s.radius_px - m, 0.0) for s, m in zip(sprites, margin)]
     centres = [np.rint(mid).astype(np.int64) for mid in mids]
     parts: list[tuple[np.ndarray, ...]] = []
+
     def alphas(sprite: Sprite, x: np.ndarray, y: np.ndarray, interval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return tuple(_coverage(x, y, sprite.centre_px[interval + k], sprite.radius_px, half_edge_px) for k in (0, 1))
 
@@ -296,7 +310,8 @@ def simulate_gesture(label: int, seed: int, config: GestureSimConfig = GestureSi
     noise_rate_hz = float(np.exp(rng.uniform(*log_noise_range))) if noise_high > 0 else 0.0
     dvs_config = dvs.DvsConfig(
         config.on_threshold, config.off_threshold, config.threshold_mismatch, config.refractory_us,
-        noise_rate_hz, int(rng.integers(1, 4)) if rng.random() < config.hot_pixel_probability else 0, rng.uniform(20, 200),
+        noise_rate_hz, int(rng.integers(1, 4)) if rng.random() < config.hot_pixel_probability else 0,
+        rng.uniform(20, 200),
     )  # fmt: skip
     sensor = config.sensor_size
     pixel_count = sensor.width * sensor.height
