@@ -11,7 +11,9 @@ from typing import NamedTuple
 
 from torch import nn
 
+from .autoencoder import SpikingAutoencoder, SpikingAutoencoderConfig
 from .conv_snn import ConvSNNClassifier, ConvSNNConfig
+from .spiking_vae import ESVAE, FSVAE, ESVAEConfig, FSVAEConfig
 
 DEFAULT_MODEL_KIND = "conv-snn-classifier"  # checkpoints written before model kinds existed
 
@@ -26,6 +28,9 @@ class ModelKind(NamedTuple):
 
 MODEL_KINDS: dict[str, ModelKind] = {
     DEFAULT_MODEL_KIND: ModelKind(ConvSNNClassifier, ConvSNNConfig, "logits"),
+    "sae": ModelKind(SpikingAutoencoder, SpikingAutoencoderConfig, "reconstruction"),
+    "fsvae": ModelKind(FSVAE, FSVAEConfig, "reconstruction"),
+    "esvae": ModelKind(ESVAE, ESVAEConfig, "reconstruction"),
 }
 
 

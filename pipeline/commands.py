@@ -20,7 +20,7 @@ from .errors import EXIT_INTERRUPTED, EXIT_OUTPUT_INCOMPLETE, UsageError
 from .inputs import Stream, open_stream, target_kind
 from .runtime import RunReport, run_stream
 from .sinks import build_sinks
-from .streaming_model import make_streaming_model
+from .streaming_model import PairedStreamingModel, StreamingModel, make_paired_model, make_streaming_model
 
 DEFAULT_AUDIO_MODEL = "fsdd-digits"
 DEFAULT_EVENT_MODEL = "dvs-gestures"
@@ -56,12 +56,45 @@ def exit_code(report: RunReport, quiet: bool = False) -> int:
     return EXIT_OUTPUT_INCOMPLETE if report.output_incomplete else 0
 
 
+def is_autoencoder(loaded: LoadedModel) -> bool:
+    from ..models.registry import MODEL_KINDS
+
+    return MODEL_KINDS[loaded.model_kind].outputs == "reconstruction"
+
+
+def streaming_model_for(loaded: LoadedModel, source_name: str, args: argparse.Namespace) -> StreamingModel | PairedStreamingModel:
+    """The streaming model a stream command asked for: ``--model`` alone, or paired with ``--anomaly-model``;
+    ``--threshold`` (classifiers), ``--false-alarm-rate`` and ``--scores`` (autoencoders) applied."""
+    from .training.autoencoder import load_autoencoder, threshold_at
+
+    anomaly_name = getattr(args, "anomaly_model", None)
+    if anomaly_name and is_autoencoder(loaded):
+        raise UsageError(f"--model {loaded.name!r} is an autoencoder; --anomaly-model pairs a classifier with an autoencoder")
+    try:
+        autoencoder = load_autoencoder(anomaly_name) if anomaly_name else (loaded if is_autoencoder(loaded) else None)
+    except ValueError as error:
+        raise UsageError(f"--anomaly-model: {error}") from None
+    overrides: dict = {"on_threshold": args.threshold}
+    if getattr(args, "false_alarm_rate", None) is not None:
+        if autoencoder is None:
+            raise UsageError("--false-alarm-rate sets an autoencoder's threshold; pass an autoencoder (--model or --anomaly-model)")
+        overrides["score_threshold"] = threshold_at(autoencoder.config["calibration"], args.false_alarm_rate)
+    if getattr(args, "scores", False):
+        overrides["emit_scores"] = True
+    if anomaly_name:
+        try:
+            return make_paired_model(loaded, autoencoder, source_name, overrides)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    return make_streaming_model(loaded, source_name, overrides)
+
+
 def stream_to_sinks(stream: Stream, loaded: LoadedModel, args: argparse.Namespace) -> int:
     """Input factory → streaming model → runtime → sinks, then the summary and exit code."""
     with stream:
         for note in stream.notes:
             print(f"note: {note}", file=sys.stderr)
-        model = make_streaming_model(loaded, stream.name, {"on_threshold": args.threshold})
+        model = streaming_model_for(loaded, stream.name, args)
         sinks = build_sinks(sink_specs(args))
         if stream.live and not args.quiet:
             print(f"listening to {stream.name} with {loaded.name}; Ctrl-C to stop", file=sys.stderr)
@@ -194,7 +227,34 @@ def checkpoint_out(out: Path | None, default_name: str) -> Path:
     return folder
 
 
+def train_autoencoder_command(args: argparse.Namespace) -> int:
+    from .training.autoencoder import AutoencoderTrainingSettings, train_autoencoder
+
+    if not args.data:
+        raise UsageError("train autoencoder needs --data DIR (a folder of audio clips) or --data mnist")
+    settings = AutoencoderTrainingSettings(kind=args.kind, seed=args.seed, recurrent=args.recurrent)
+    settings.extra_data = tuple(args.extra_data)
+    for option, name in (("embedding", "embedding"), ("kernel", "kernel_size"), ("max_rate_hz", "max_rate_hz"),
+                         ("epochs", "epochs"), ("learning_rate", "learning_rate"), ("max_items", "max_train_items")):  # fmt: skip
+        if getattr(args, option, None) is not None:
+            setattr(settings, name, getattr(args, option))
+    if args.encoder not in ("direct", "rate"):
+        raise UsageError(f"--encoder {args.encoder}: autoencoders take 'rate' (images) or 'direct' (audio)")
+    settings.encoder = args.encoder
+    out = checkpoint_out(args.out, f"{'mnist' if str(args.data) == 'mnist' else Path(args.data).name}-{args.kind}")
+    try:
+        training = train_autoencoder(args.data, out, settings)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    last = training["history"][-1]
+    print(f"checkpoint written to {out} (held-out nRMSE {last['nrmse']:.4f}, per-feature-mean baseline "
+          f"{last['baseline_nrmse']:.4f}); inputs and reconstructions in {out / 'reconstructions.png'}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def command_train(args: argparse.Namespace) -> int:
+    if args.task == "autoencoder":
+        return train_autoencoder_command(args)
     if args.task == "gesture":
         from .training.gesture import GestureTrainingSettings, train_gesture
 
@@ -233,8 +293,9 @@ def command_train(args: argparse.Namespace) -> int:
         settings.canvas = replace(settings.canvas, reverb_probability=args.reverb_probability)
     if args.nonspeech_background is not None:
         if not 0.0 <= args.nonspeech_background < 1.0:
-            raise UsageError(f"--nonspeech-background {args.nonspeech_background}: expected a share of canvases, at least 0 and below 1")
-        settings.canvas = replace(settings.canvas, background_only_probability=args.nonspeech_background, nonspeech_background=True)
+            raise UsageError(f"--nonspeech-background {args.nonspeech_background}: expected a share in [0, 1)")
+        share = args.nonspeech_background
+        settings.canvas = replace(settings.canvas, background_only_probability=share, nonspeech_background=True)
     if args.gain_range:
         low, high = comma_separated("--gain-range", args.gain_range, float, 2, "two gains in dB MIN,MAX such as -35,20")
         if not -80.0 <= low <= high <= 40.0:
@@ -276,6 +337,8 @@ def output_folder(out: Path) -> Path:
 def command_evaluate(args: argparse.Namespace) -> int:
     loaded = load_checkpoint(args.model or DEFAULT_AUDIO_MODEL)
     out = output_folder(args.out)
+    if is_autoencoder(loaded) or args.normal or args.anomalous:
+        return evaluate_autoencoder_command(loaded, args, out)
     synthetic_gestures = loaded.config.get("task") == "gesture-classifier" and args.data in (None, "synthetic")
     if synthetic_gestures or _is_dvs_gesture_root(args.data):
         from .training.gesture import evaluate_gestures
@@ -298,6 +361,53 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate_autoencoder_command(loaded: LoadedModel, args: argparse.Namespace, out: Path) -> int:
+    from .training.anomaly_evaluation import evaluate_anomaly
+
+    if not is_autoencoder(loaded):
+        raise UsageError(f"--normal/--anomalous score an autoencoder; model {loaded.name!r} is a classifier (use --data)")
+    if not (args.normal and args.anomalous):
+        raise UsageError(f"model {loaded.name!r} is an autoencoder: evaluate it with --normal DIR --anomalous DIR")
+    try:
+        metrics = evaluate_anomaly(loaded, args.normal, args.anomalous, out)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    print(
+        f"AUROC {metrics['auroc']:.4f}; normal MSE {metrics['normal']['mse']:.5f} (nRMSE {metrics['normal']['nrmse']:.3f}), "
+        f"anomalous MSE {metrics['anomalous']['mse']:.5f}; detection rate at 5 % false alarms "
+        f"{metrics['detection_rate_at_5pct_false_alarms']:.3f}; wrote {out}/metrics.json, roc.png"
+    )
+    return 0
+
+
+def command_sample(args: argparse.Namespace) -> int:
+    from .training.generation import sample_grid
+
+    loaded = load_checkpoint(args.model)
+    if not hasattr(loaded.model, "sample"):
+        raise UsageError(f"model {loaded.name!r} is a {loaded.model_kind}; sample needs a spiking VAE (fsvae or esvae)")
+    if args.out.suffix.lower() != ".png" or not args.out.parent.is_dir():
+        raise UsageError(f"--out {args.out}: expected a .png file in an existing folder")
+    print(f"wrote {sample_grid(loaded, args.out, args.n, args.seed)}", file=sys.stderr)
+    return 0
+
+
+def command_embed(args: argparse.Namespace) -> int:
+    from .training.generation import embed_folder
+
+    loaded = load_checkpoint(args.model)
+    if not is_autoencoder(loaded):
+        raise UsageError(f"model {loaded.name!r} is a classifier; embed needs an autoencoder (sae, fsvae or esvae)")
+    if args.out.suffix.lower() != ".npz" or not args.out.parent.is_dir():
+        raise UsageError(f"--out {args.out}: expected a .npz file in an existing folder")
+    try:
+        summary = embed_folder(loaded, args.data, args.out, args.plot)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    print(summary, file=sys.stderr)
+    return 0
+
+
 def _is_dvs_gesture_root(data: str | None) -> bool:
     """A tonic DVSGesture layout (``ibmGestureTrain``/``ibmGestureTest`` folders) rather than a labelled folder."""
     return data is not None and (Path(data) / "DVSGesture").is_dir()
@@ -310,6 +420,9 @@ def command_merge(args: argparse.Namespace) -> int:
 
     out = output_folder(args.out)
     members = [load_checkpoint(name) for name in args.models]
+    for member in members:
+        if is_autoencoder(member):
+            raise UsageError(f"merge: {member.path} is an autoencoder; merge averages classifiers' logits")
     first = members[0]
     for member in members[1:]:
         for key in ("task", "labels", "front_end"):
@@ -326,4 +439,16 @@ def command_merge(args: argparse.Namespace) -> int:
     merged.config.update(name=args.name or out.name, training=training)
     save_checkpoint(out, merged.model, merged.config)
     print(f"merged {len(members)} models into {out} (channels {list(merged.model.config.channels)}, hidden {merged.model.config.hidden})")
+    return 0
+
+
+def command_batch(args: argparse.Namespace) -> int:
+    """Every listed file through the stream path into one table (see pipeline/batch)."""
+    from .batch.runner import BatchOptions, run_batch
+
+    options = BatchOptions(
+        list(args.inputs), args.out, args.model or DEFAULT_AUDIO_MODEL, args.files_from, args.engine, args.workers,
+        args.address, args.timeout_s, args.top_k, args.batch_size, args.pad, args.overwrite, args.progress_s, args.quiet,
+    )
+    run_batch(options)
     return 0

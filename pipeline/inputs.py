@@ -86,11 +86,14 @@ def sample_rate_hz(loaded: LoadedModel) -> int:
     return int(loaded.config["front_end"]["mfcc"]["sample_rate_hz"])
 
 
+INPUT_DESCRIPTIONS = {"audio": "audio", "events": "event-camera input", "images": "still images (MNIST)"}
+
+
 def check_model_fits(loaded: LoadedModel, input_kind: str, target: str) -> None:
     """Refuse a model whose front end takes another kind of input than ``target`` gives."""
     if loaded.front_end_kind != input_kind:
-        takes = "audio" if loaded.front_end_kind == "audio" else "event-camera input"
-        gives = "audio" if input_kind == "audio" else "event-camera input"
+        takes = INPUT_DESCRIPTIONS.get(loaded.front_end_kind, loaded.front_end_kind)
+        gives = INPUT_DESCRIPTIONS[input_kind]
         raise UsageError(
             f"{target} gives {gives} but model {loaded.name!r} takes {takes}; pass --model with a model "
             f"for {gives} (e.g. {'fsdd-digits' if input_kind == 'audio' else 'dvs-gestures'})"

@@ -10,11 +10,13 @@ it names (through :mod:`.decisions`).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Protocol
 
 import torch
 
 from ..models.checkpoint import LoadedModel
+from ..models.registry import MODEL_KINDS
 from ..sources.audio.front_end import AudioFrontEnd, AudioFrontEndConfig
 from ..sources.chunk import Chunk
 from ..sources.events.front_end.framing import EventFrontEndConfig
@@ -54,14 +56,26 @@ def decision_config(loaded: LoadedModel, overrides: dict | None = None) -> Decis
     return DecisionConfig(**values)
 
 
+def reconstruction_error(reconstruction: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """Per-step anomaly score of an autoencoder: mean squared error over each step's features,
+    ``[T, B, ...] × [T, B, ...] → [T, B]``."""
+    return (reconstruction - steps).pow(2).flatten(2).mean(dim=2)
+
+
 class StreamingModel:
     """Front end + network + persistent state + decision for one stream; holds no signal processing.
 
-    ``process(chunk)`` returns the detections its steps fired; ``finish()`` flushes the front end and
-    closes the decision at the end of the stream (a word still open is reported)."""
+    A classifier's decision reads its logits ``[T, K]``; an autoencoder's reads the per-step
+    reconstruction error of its input (:func:`reconstruction_error`). ``process(chunk)`` returns
+    the detections its steps fired; ``finish()`` flushes the front end and closes the decision at
+    the end of the stream (a word still open is reported)."""
 
     def __init__(self, loaded: LoadedModel, front_end: FrontEnd, decision: StreamDecision, source_name: str) -> None:
         self.network = loaded.model.eval()
+        self.reconstructs = MODEL_KINDS[loaded.model_kind].outputs == "reconstruction"
+        # autoencoders: running sums for the stream's reconstruction error (MSE, nRMSE = RMSE / σ_X)
+        self.squared_error_sum = self.value_sum = self.value_squared_sum = 0.0
+        self.value_count = 0
         self.labels = loaded.labels
         self.front_end = front_end
         self.decision = decision
@@ -76,12 +90,21 @@ class StreamingModel:
         with torch.no_grad():
             outputs, self.state = self.network(steps, self.state)
         self.steps += steps.shape[0]
-        return self._detections(self.decision.update(outputs[:, 0]), available_ns)
+        if self.reconstructs:
+            readout = reconstruction_error(outputs, steps)[:, 0]
+            self.squared_error_sum += float((outputs - steps).pow(2).sum())
+            self.value_sum += float(steps.sum())
+            self.value_squared_sum += float(steps.pow(2).sum())
+            self.value_count += steps.numel()
+        else:
+            readout = outputs[:, 0]
+        return self._detections(self.decision.update(readout), available_ns)
 
     def _detections(self, decisions: list, available_ns: int) -> list[Detection]:
         latency_ms = (time.monotonic_ns() - available_ns) / 1e6 if available_ns else 0.0
         return [
-            Detection(d.time_us, self.labels[d.class_index], d.score, self.source_name, latency_ms) for d in decisions
+            Detection(d.time_us, self.labels[d.class_index], d.score, self.source_name, latency_ms, d.threshold)
+            for d in decisions
         ]
 
     def process(self, chunk: Chunk) -> list[Detection]:
@@ -107,6 +130,13 @@ class StreamingModel:
         self.gaps += 1
         return detections
 
+    def reconstruction_metrics(self) -> dict[str, float]:
+        """The stream's reconstruction error so far: ``mse`` and ``nrmse`` = RMSE(X, X̂) / σ_X."""
+        count = max(self.value_count, 1)
+        mse = self.squared_error_sum / count
+        variance = max(self.value_squared_sum / count - (self.value_sum / count) ** 2, 1e-12)
+        return {"mse": mse, "nrmse": (mse / variance) ** 0.5}
+
     def finish(self) -> list[Detection]:
         now_ns = time.monotonic_ns()
         detections = self._run_steps(self.front_end.flush(), now_ns)
@@ -120,3 +150,64 @@ def make_streaming_model(
     front_end = build_front_end(loaded.config["front_end"])
     decision = make_decision(decision_config(loaded, decision_overrides), len(loaded.labels), front_end.step_us)
     return StreamingModel(loaded, front_end, decision, source_name)
+
+
+class PairedStreamingModel:
+    """A classifier and an autoencoder on the same input: each classifier detection whose stretch of
+    input (since the previous detection) the autoencoder could not reconstruct — its windowed error
+    reached the calibrated threshold — is reported as ``"unknown"`` (a word it was never trained on,
+    a sound that is not speech). Same ``process`` / ``finish`` face as :class:`StreamingModel`."""
+
+    UNKNOWN = "unknown"
+
+    def __init__(self, classifier: StreamingModel, autoencoder: StreamingModel) -> None:
+        self.classifier, self.autoencoder = classifier, autoencoder
+        self.source_name = classifier.source_name
+        self._peak_score = 0.0  # the autoencoder's largest window score since the last detection
+
+    @property
+    def steps(self) -> int:
+        return self.classifier.steps
+
+    @property
+    def gaps(self) -> int:
+        return self.classifier.gaps
+
+    def _relabel(self, detections: list[Detection], scores: list[Detection]) -> list[Detection]:
+        threshold = float(self.autoencoder.decision.config.score_threshold)
+        self._peak_score = max([self._peak_score] + [score.score for score in scores])
+        relabelled = []
+        for detection in detections:
+            unknown = self._peak_score >= threshold
+            relabelled.append(replace(detection, label=self.UNKNOWN) if unknown else detection)
+            self._peak_score = 0.0
+        return relabelled
+
+    def process(self, chunk: Chunk) -> list[Detection]:
+        scores = self.autoencoder.process(chunk)
+        return self._relabel(self.classifier.process(chunk), scores)
+
+    def finish(self) -> list[Detection]:
+        scores = self.autoencoder.finish()
+        return self._relabel(self.classifier.finish(), scores)
+
+
+def make_paired_model(
+    classifier: LoadedModel, autoencoder: LoadedModel, source_name: str, overrides: dict | None = None
+) -> PairedStreamingModel:
+    """A classifier with an autoencoder beside it; their front ends must take the same input."""
+    if classifier.front_end_kind != autoencoder.front_end_kind or (
+        classifier.front_end_kind == "audio"
+        and classifier.config["front_end"]["mfcc"]["sample_rate_hz"]
+        != autoencoder.config["front_end"]["mfcc"]["sample_rate_hz"]
+    ):
+        raise ValueError(
+            f"--anomaly-model {autoencoder.name!r} takes other input ({autoencoder.front_end_kind}) than "
+            f"model {classifier.name!r} ({classifier.front_end_kind}); pair models with the same front end"
+        )
+    scores_override = {"emit_scores": True, **{k: v for k, v in (overrides or {}).items() if k == "score_threshold"}}
+    classifier_overrides = {k: v for k, v in (overrides or {}).items() if k == "on_threshold"}
+    return PairedStreamingModel(
+        make_streaming_model(classifier, source_name, classifier_overrides),
+        make_streaming_model(autoencoder, source_name, scores_override),
+    )

@@ -8,11 +8,16 @@ open, ``reset()`` starts over. A checkpoint names its decision kind (``decision.
 
 from __future__ import annotations
 
+from .anomaly import AnomalyDecision
 from .segment import SegmentDecision
 from .threshold import ThresholdDecision
 from .window import Decision, DecisionConfig, StreamDecision
 
-DECISION_KINDS: dict[str, type[StreamDecision]] = {"threshold": ThresholdDecision, "segment": SegmentDecision}
+DECISION_KINDS: dict[str, type[StreamDecision]] = {
+    "threshold": ThresholdDecision,
+    "segment": SegmentDecision,
+    "anomaly": AnomalyDecision,
+}
 
 
 def make_decision(config: DecisionConfig, n_classes: int, step_us: int) -> StreamDecision:

@@ -14,14 +14,17 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-DECISION_MODES = ("threshold", "segment")
+DECISION_MODES = ("threshold", "segment", "anomaly")
 
 
 @dataclass(frozen=True)
 class DecisionConfig:
     """Thresholds are probabilities in [0, 1]; times in ms (plain data, stored in checkpoints).
 
-    ``mode`` names the decision kind (see :data:`spikestream.pipeline.decisions.DECISION_KINDS`)."""
+    ``mode`` names the decision kind (see :data:`spikestream.pipeline.decisions.DECISION_KINDS`).
+    The anomaly kind reads ``score_threshold`` (a reconstruction error, calibrated on normal data),
+    re-arms below ``rearm_ratio · score_threshold``, and with ``emit_scores`` reports every window's
+    mean score too."""
 
     window_steps: int = 8
     on_threshold: float = 0.6
@@ -33,6 +36,9 @@ class DecisionConfig:
     min_score: float = 0.3
     evidence_start_fraction: float = 0.0
     evidence_end_fraction: float = 1.0
+    score_threshold: float | None = None
+    rearm_ratio: float = 0.8
+    emit_scores: bool = False
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -54,17 +60,25 @@ class DecisionConfig:
                 "evidence fractions must satisfy 0 <= evidence_start_fraction < evidence_end_fraction <= 1, "
                 f"got {self.evidence_start_fraction} and {self.evidence_end_fraction}"
             )
+        if self.score_threshold is not None and not self.score_threshold > 0:
+            raise ValueError(f"score_threshold must be > 0 (a reconstruction error), got {self.score_threshold}")
+        if not 0.0 < self.rearm_ratio <= 1.0:
+            raise ValueError(f"rearm_ratio must be in (0, 1], got {self.rearm_ratio}")
+        if self.mode == "anomaly" and self.score_threshold is None:
+            raise ValueError("an anomaly decision needs score_threshold (calibrated on normal data)")
         if self.mode not in DECISION_MODES:
             raise ValueError(f"mode must be one of {', '.join(map(repr, DECISION_MODES))}, got {self.mode!r}")
 
 
 @dataclass(frozen=True)
 class Decision:
-    """A fired decision: the class index, its probability score and the step's end time (µs)."""
+    """A fired decision: the class index, its score and the step's end time (µs); anomaly decisions
+    carry the threshold their score was compared with."""
 
     class_index: int
     score: float
     time_us: int
+    threshold: float | None = None
 
 
 class StreamDecision:

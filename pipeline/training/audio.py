@@ -29,7 +29,7 @@ from ...sources.audio.training_examples import CanvasConfig, make_example
 from ...sources.step_targets import BACKGROUND_LABEL
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder
 from ..decisions import DecisionConfig
-from .loop import held_out_accuracy, train_epoch
+from .loop import classification_loss, held_out_accuracy, train_epoch
 
 # spoken words: one detection per word, decided on the word's evidence without the readout's decaying tail
 # (evidence_end_fraction chosen on a speaker left out of training: bench/bench_unseen_speaker.py; see pipeline/decision.py)
@@ -165,7 +165,7 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
                     examples.append(make_example(clip, index[train_clips[member].label], rate, settings.mfcc.hop_length, settings.canvas, rng))
                 yield build_batch(examples, front_end, encoder)
 
-        loss = train_epoch(model, optimiser, scheduler, batches(), batches_per_epoch, settings.background_weight, f"epoch {epoch + 1}/{settings.epochs}")
+        loss = train_epoch(model, optimiser, scheduler, batches(), batches_per_epoch, classification_loss(settings.background_weight), f"epoch {epoch + 1}/{settings.epochs}")
         accuracy = held_out_accuracy(model, held_batches)
         history.append({"epoch": epoch + 1, "loss": loss, "held_out_clip_accuracy": accuracy})
         print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out clip accuracy {accuracy:.4f}", file=sys.stderr)

@@ -32,6 +32,7 @@ from ...sources.labelled_clips import LabelledClip, list_labelled_clips, split_b
 from ..inputs import AUDIO_BLOCK_MS, model_sensor, open_event_recording, sample_rate_hz
 from ..runtime import RunReport, run_stream
 from ..streaming_model import StreamingModel, make_streaming_model
+from .loop import progress_interval_s
 
 NO_DETECTION = "none"
 AUDIO_LEAD_S, AUDIO_TAIL_S = 0.3, 0.7  # silence around an evaluated clip
@@ -132,7 +133,7 @@ def evaluate_inputs(
     """Stream every input on its own; return the metrics (with ``about``, e.g. the data's name) and
     write them under ``out_dir`` when given."""
     results = []
-    for item in tqdm(inputs, desc="evaluating (streaming)", file=sys.stderr):
+    for item in tqdm(inputs, desc="evaluating (streaming)", file=sys.stderr, mininterval=progress_interval_s()):
         report = run_stream(item.chunks(), make_streaming_model(loaded, item.name), sinks=[])
         first = report.detections[0] if report.detections else None
         results.append(

@@ -28,7 +28,7 @@ from ...sources.events.simulation.synthetic_gestures import GESTURE_CLASSES, Ges
 from ...sources.step_targets import BACKGROUND_LABEL
 from ..decisions import DecisionConfig
 from .evaluate import LabelledInput, evaluate_inputs
-from .loop import held_out_accuracy, train_epoch
+from .loop import classification_loss, held_out_accuracy, progress_interval_s, train_epoch
 
 HELD_OUT_SEED = 424_242  # synthetic evaluation gestures come from this seed, never trained on
 
@@ -83,7 +83,7 @@ def build_examples(
     samples, settings: GestureTrainingSettings, rng: np.random.Generator, description: str
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     examples = []
-    for index in tqdm(range(len(samples)), desc=description, file=sys.stderr):
+    for index in tqdm(range(len(samples)), desc=description, file=sys.stderr, mininterval=progress_interval_s()):
         events, label = sample_events(samples[index])
         frames, targets = make_gesture_example(events, label + 1, settings.front_end, settings.examples, rng)
         examples.append((torch.from_numpy(np.minimum(frames, 255)).to(torch.uint8), torch.from_numpy(targets)))
@@ -137,7 +137,7 @@ def train_gesture(data: str | None, out_dir: str | Path, settings: GestureTraini
             scheduler,
             batches,
             batches_per_epoch,
-            settings.background_weight,
+            classification_loss(settings.background_weight),
             f"epoch {epoch + 1}/{settings.epochs}",
         )
         accuracy = held_out_accuracy(

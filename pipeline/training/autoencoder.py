@@ -1,0 +1,329 @@
+"""Training spiking autoencoders and VAEs (``spikestream train autoencoder``), and their calibration.
+
+Data, by ``--data``:
+
+- ``mnist`` (or an MNIST folder): the first 8,000 of the 10,000 images train, the last 2,000 test;
+  each image is rate-coded into ``T`` spike steps (``p = dt·f_max·x``, 16 steps of 10 ms, ``f_max`` = 100 Hz), the target is the image's
+  intensity ``x`` at every step;
+- a folder of audio clips (labels are ignored: every clip is "normal"): the streaming MFCC front
+  end with the training set's statistics and the direct encoder, each clip with silence around it
+  (a live stream is mostly silence between words), cut into windows of ``window_steps``; the target
+  is the input itself.
+
+After training, the anomaly threshold is calibrated on held-back normal data: the window means of
+the per-step reconstruction error, streamed exactly as the pipeline streams them, are kept (a
+sorted sample of at most 1,000) in the checkpoint's ``calibration``; the decision's
+``score_threshold`` is their quantile at ``1 − false_alarm_rate``, and ``--false-alarm-rate`` picks
+another one at run time (:func:`threshold_at`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ...models.checkpoint import load_checkpoint, save_checkpoint
+from ...models.losses import autoencoder_loss
+from ...models.registry import MODEL_KINDS
+from ...sources.audio.audio_file import read_audio
+from ...sources.audio.front_end import AudioFrontEndConfig, features_to_steps
+from ...sources.audio.mfcc import MfccConfig, StreamingMfcc
+from ...sources.images.mnist import mnist_split
+from ...sources.labelled_clips import list_labelled_clips, split_by_take
+from ...sources.spike_encoding import EncoderConfig, SpikeEncoder, rate_encode
+from ..decisions import DecisionConfig
+from ..streaming_model import reconstruction_error
+from .loop import progress_interval_s, train_epoch
+
+AUTOENCODER_LABELS = ["score", "anomaly"]  # class 0: a periodic score record, class 1: an anomaly detection
+SHARED_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
+CALIBRATION_SAMPLES = 1_000
+
+
+@dataclass
+class AutoencoderTrainingSettings:
+    """Hyper-parameters of ``spikestream train autoencoder`` (all recorded in the checkpoint)."""
+
+    kind: str = "sae"
+    embedding: int = 64
+    kernel_size: int = 3
+    channels: tuple[int, ...] = (16, 32)
+    recurrent: bool = False
+    encoder: str = "rate"
+    max_rate_hz: float = 100.0  # a white pixel spikes at every 10 ms step: p = dt · f_max · x = x
+    steps: int = 16  # time steps per image (MNIST, as the FSVAE paper)
+    step_ms: float = 10.0  # MNIST step (the neurons' dt); audio uses its 10 ms hop
+    window_steps: int = 120  # training window of an audio stream (1.2 s of 10 ms hops)
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    seed: int = 0
+    threads: int = 1  # small networks: a second thread costs more than it gains on 2 shared cores
+    max_train_items: int = 0  # 0 = all
+    false_alarm_rate: float = 0.01
+    extra_data: tuple[str, ...] = ()  # more folders of normal clips, all used for training
+    decision_window_steps: int = 10
+    mfcc: MfccConfig = field(default_factory=MfccConfig)
+
+
+def is_mnist(data: str | Path) -> bool:
+    return str(data) == "mnist" or (Path(data) / "t10k-images-idx3-ubyte.gz").is_file()
+
+
+def mnist_batches(
+    images: np.ndarray, settings: AutoencoderTrainingSettings, rng: np.random.Generator, generator: torch.Generator
+):
+    """Rate-coded spike steps ``[T, B, 1, 28, 28]`` and intensity targets of the same shape."""
+    order = rng.permutation(len(images))
+    for start in range(0, len(order), settings.batch_size):
+        x = torch.from_numpy(images[order[start : start + settings.batch_size]])
+        targets = x.unsqueeze(0).expand(settings.steps, *x.shape)
+        spikes = rate_encode(
+            x.unsqueeze(0), settings.step_ms / 1000.0, settings.max_rate_hz, 0.0, settings.steps, generator
+        )
+        yield spikes, targets.contiguous()
+
+
+def clip_steps(
+    samples: np.ndarray, front_end: AudioFrontEndConfig, encoder: SpikeEncoder, pad_s: float = 0.3
+) -> torch.Tensor:
+    """One clip with ``pad_s`` of silence on both sides → spike steps ``[T, 1, C, F]`` (streaming MFCC)."""
+    rate = front_end.mfcc.sample_rate_hz
+    silence = np.zeros(int(pad_s * rate), np.float32)
+    mfcc = StreamingMfcc(front_end.mfcc)
+    padded = np.concatenate([silence, samples, silence])
+    features = np.concatenate([mfcc.push(padded), mfcc.flush()])
+    encoder.reset()
+    return features_to_steps(features, front_end, encoder)
+
+
+def audio_windows(clips: list[torch.Tensor], window_steps: int, rng: np.random.Generator) -> list[torch.Tensor]:
+    """A random window of ``window_steps`` from each clip's steps (zero-padded when shorter)."""
+    windows = []
+    for steps in clips:
+        if steps.shape[0] < window_steps:
+            steps = torch.cat([steps, torch.zeros((window_steps - steps.shape[0], *steps.shape[1:]))])
+        start = int(rng.integers(0, steps.shape[0] - window_steps + 1))
+        windows.append(steps[start : start + window_steps])
+    return windows
+
+
+def window_means(errors: torch.Tensor, window_steps: int) -> np.ndarray:
+    """Sliding-window means of per-step errors ``[T, B]`` over full windows: ``[(T − w + 1) · B]``."""
+    if errors.shape[0] < window_steps:
+        return np.zeros(0)
+    return errors.unfold(0, window_steps, 1).mean(dim=-1).reshape(-1).numpy()
+
+
+def threshold_at(calibration: dict, false_alarm_rate: float) -> float:
+    """The score threshold that a share ``false_alarm_rate`` of normal windows exceed."""
+    scores = np.asarray(calibration["window_scores"], dtype=np.float64)
+    if not 0.0 < false_alarm_rate < 1.0:
+        raise ValueError(f"--false-alarm-rate {false_alarm_rate}: expected a share between 0 and 1, e.g. 0.01")
+    return float(np.quantile(scores, 1.0 - false_alarm_rate))
+
+
+def calibrate(model: torch.nn.Module, sequences: list[torch.Tensor], window_steps: int) -> dict:
+    """Window scores of held-back normal sequences ``[T, B, ...]``, each run from rest as a stream is."""
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for steps in sequences:
+            reconstruction, _ = model(steps)
+            scores.append(window_means(reconstruction_error(reconstruction, steps), window_steps))
+    scores = np.sort(np.concatenate(scores))
+    kept = scores[np.linspace(0, len(scores) - 1, min(CALIBRATION_SAMPLES, len(scores))).astype(int)]
+    return {"window_steps": window_steps, "windows": int(len(scores)), "window_scores": [float(v) for v in kept]}
+
+
+def write_reconstruction_png(inputs: np.ndarray, reconstructions: np.ndarray, path: Path, title: str) -> None:
+    """Inputs (top row) beside their reconstructions (bottom row); each ``[N, H, W]``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    count = len(inputs)
+    figure, axes = plt.subplots(2, count, figsize=(1.2 * count, 2.6), squeeze=False)
+    for column in range(count):
+        for row, images in enumerate((inputs, reconstructions)):
+            axes[row, column].imshow(images[column], cmap="gray", aspect="auto")
+            axes[row, column].axis("off")
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def build_model(settings: AutoencoderTrainingSettings, input_shape: tuple[int, ...], step_ms: float) -> torch.nn.Module:
+    kind = MODEL_KINDS.get(settings.kind)
+    if kind is None or kind.outputs != "reconstruction":
+        raise ValueError(f"--kind {settings.kind!r}: expected one of sae, fsvae, esvae")
+    config = kind.config_class(
+        input_shape=tuple(input_shape), channels=tuple(settings.channels), kernel_size=settings.kernel_size,
+        embedding=settings.embedding, recurrent=settings.recurrent, step_ms=step_ms,
+    )  # fmt: skip
+    return kind.module_class(config)
+
+
+def train_autoencoder(data: str, out_dir: str | Path, settings: AutoencoderTrainingSettings) -> dict:
+    """Train, calibrate, save a checkpoint (and ``reconstructions.png``) into ``out_dir``; returns its training record."""
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    out_dir = Path(out_dir)
+    started = time.time()
+    if is_mnist(data):
+        (train_images, _), (test_images, _) = mnist_split(SHARED_MNIST if str(data) == "mnist" else data)
+        if settings.max_train_items:
+            train_images = train_images[: settings.max_train_items]
+        model = build_model(settings, (1, 28, 28), settings.step_ms)
+        front_end = {
+            "kind": "images",
+            "steps": settings.steps,
+            "step_ms": settings.step_ms,
+            "max_rate_hz": settings.max_rate_hz,
+        }
+        make_batches = lambda: mnist_batches(train_images, settings, rng, generator)  # noqa: E731
+        batch_count = -(-len(train_images) // settings.batch_size)
+        held_batches = list(
+            mnist_batches(test_images[:256], settings, np.random.default_rng(1), torch.Generator().manual_seed(1))
+        )
+        held_sequences = [spikes for spikes, _ in held_batches]
+        train_count, held_count = len(train_images), len(test_images)
+    else:
+        clips = list_labelled_clips(data)
+        train_clips, held_clips = split_by_take(clips)
+        if not held_clips:
+            held_clips, train_clips = train_clips[::10], [c for i, c in enumerate(train_clips) if i % 10]
+        for folder in settings.extra_data:
+            train_clips = train_clips + list_labelled_clips(folder)
+        if settings.max_train_items and len(train_clips) > settings.max_train_items:
+            chosen = np.sort(rng.choice(len(train_clips), settings.max_train_items, replace=False))
+            train_clips = [train_clips[i] for i in chosen]
+        rate = settings.mfcc.sample_rate_hz
+        train_audio = [
+            read_audio(c.path, rate)
+            for c in tqdm(train_clips, desc="reading clips", file=sys.stderr, mininterval=progress_interval_s())
+        ]
+        mfcc_frames = np.concatenate([StreamingMfcc(settings.mfcc).push(a) for a in train_audio[:2000]])
+        front_end_config = AudioFrontEndConfig(
+            mfcc=settings.mfcc, encoder=EncoderConfig(name="direct", steps_per_frame=1),
+            feature_mean=tuple(float(v) for v in mfcc_frames.mean(axis=0)),
+            feature_std=tuple(float(v) for v in mfcc_frames.std(axis=0) + 1e-3),
+        )  # fmt: skip
+        encoder = SpikeEncoder(front_end_config.encoder, settings.mfcc.hop_ms / 1000.0, seed=settings.seed)
+        train_steps = [clip_steps(a, front_end_config, encoder) for a in train_audio]
+        held_steps = [clip_steps(read_audio(c.path, rate), front_end_config, encoder) for c in held_clips[:300]]
+        model = build_model(settings, front_end_config.input_shape, front_end_config.step_us / 1000.0)
+        front_end = front_end_config.to_dict()
+
+        def make_batches():
+            order = rng.permutation(len(train_steps))
+            for start in range(0, len(order), settings.batch_size):
+                windows = torch.cat(
+                    audio_windows(
+                        [train_steps[i] for i in order[start : start + settings.batch_size]], settings.window_steps, rng
+                    ),
+                    dim=1,
+                )
+                yield windows, windows
+
+        batch_count = -(-len(train_steps) // settings.batch_size)
+        held_sequences = held_steps
+        held_batches = [(steps, steps) for steps in held_steps[:64]]
+        train_count, held_count = len(train_steps), len(held_clips)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, settings.learning_rate, total_steps=settings.epochs * batch_count
+    )
+    loss_of = lambda network, batch: autoencoder_loss(network, batch[0], batch[1])[0]  # noqa: E731
+    history = []
+    for epoch in range(settings.epochs):
+        loss = train_epoch(
+            model, optimiser, scheduler, make_batches(), batch_count, loss_of, f"epoch {epoch + 1}/{settings.epochs}"
+        )
+        held = held_out_reconstruction(model, held_batches)
+        history.append({"epoch": epoch + 1, "loss": loss, **held})
+        print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out mse {held['mse']:.5f}, nrmse {held['nrmse']:.4f} "
+              f"(per-feature-mean baseline nrmse {held['baseline_nrmse']:.4f})", file=sys.stderr)  # fmt: skip
+    calibration = calibrate(model, held_sequences, settings.decision_window_steps)
+    threshold = threshold_at(calibration, settings.false_alarm_rate)
+    decision = DecisionConfig(
+        mode="anomaly", window_steps=settings.decision_window_steps, score_threshold=threshold, refractory_ms=500.0
+    )
+    config = {
+        "name": out_dir.name,
+        "task": "autoencoder",
+        "labels": AUTOENCODER_LABELS,
+        "front_end": front_end,
+        "decision": asdict(decision),
+        "calibration": {**calibration, "false_alarm_rate": settings.false_alarm_rate},
+        "training": {
+            "data": str(data), "train_items": train_count, "held_out_items": held_count,
+            "settings": json.loads(json.dumps(asdict(settings))), "history": history,
+            "seconds": round(time.time() - started, 1),
+            "command": "spikestream " + " ".join(sys.argv[1:]) if sys.argv and "spikestream" in sys.argv[0] else None,
+        },
+    }  # fmt: skip
+    save_checkpoint(out_dir, model.eval(), config)
+    write_examples_png(model, held_batches, out_dir / "reconstructions.png", out_dir.name)
+    return config["training"]
+
+
+def held_out_reconstruction(model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+    """Held-out MSE, nRMSE = RMSE(X, X̂) / σ_X, and the trivial baseline's nRMSE (predicting the
+    per-feature mean of the held-out targets at every step)."""
+    model.eval()
+    squared, baseline, variance, count = 0.0, 0.0, 0.0, 0
+    with torch.no_grad():
+        targets = torch.cat([target.reshape(-1, *target.shape[2:]) for _, target in batches])
+        feature_mean = targets.mean(dim=0)
+        for steps, target in batches:
+            reconstruction, _ = model(steps)
+            squared += float((reconstruction - target).pow(2).sum())
+            baseline += float((target - feature_mean).pow(2).sum())
+            count += target.numel()
+        variance = float(targets.var())
+    model.train()
+    mse = squared / count
+    return {
+        "mse": mse,
+        "nrmse": float(np.sqrt(mse) / np.sqrt(variance)),
+        "baseline_nrmse": float(np.sqrt(baseline / count) / np.sqrt(variance)),
+    }
+
+
+def write_examples_png(
+    model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], path: Path, title: str
+) -> None:
+    """Eight held-out inputs beside their reconstructions: images for MNIST, MFCC-by-time for audio."""
+    model.eval()
+    with torch.no_grad():
+        if batches[0][0].shape[1] > 1:  # a batch of images: time-mean of targets and reconstructions
+            steps, target = batches[0]
+            reconstruction, _ = model(steps[:, :8])
+            inputs, outputs = target[:, :8].mean(0)[:, 0].numpy(), reconstruction.mean(0)[:, 0].numpy()
+        else:  # audio sequences [T, 1, 1, F]: features × time
+            pairs = [(t[:, 0, 0].T.numpy(), model(s)[0][:, 0, 0].T.numpy()) for s, t in batches[:8]]
+            inputs, outputs = np.stack([p[0][:, :120] for p in pairs if p[0].shape[1] >= 120] or [pairs[0][0]]), None
+            outputs = np.stack([p[1][:, :120] for p in pairs if p[1].shape[1] >= 120] or [pairs[0][1]])
+    write_reconstruction_png(inputs, outputs, path, f"{title}: inputs (top) and reconstructions (bottom)")
+
+
+def load_autoencoder(name: str):
+    """A checkpoint that must be an autoencoder (``ValueError`` naming it otherwise)."""
+    loaded = load_checkpoint(name)
+    if MODEL_KINDS[loaded.model_kind].outputs != "reconstruction":
+        raise ValueError(
+            f"model {loaded.name!r} is a {loaded.model_kind}, not an autoencoder; pass an autoencoder checkpoint"
+        )
+    return loaded
