@@ -48,27 +48,51 @@ def SPEED(text: str) -> float:  # noqa: N802 (an argparse type, named like the o
     """``--speed``: 0 (as fast as possible) or a factor of real time in [0.001, 1000]."""
     value = number(0, MAX_SPEED)(text)
     if 0 < value < MIN_SPEED:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 (as fast as possible) or a factor between {MIN_SPEED} and {MAX_SPEED}")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected 0 (as fast as possible) or a factor between {MIN_SPEED} and {MAX_SPEED}"
+        )
     return value
-
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="checkpoint name (models/checkpoints/NAME) or folder")
     parser.add_argument(
-        "--sink", action="append", default=None, metavar="SPEC",
+        "--sink",
+        action="append",
+        default=None,
+        metavar="SPEC",
         help="where detections go: console (default), jsonl (stdout) or jsonl:PATH; repeatable",
     )
     parser.add_argument("--jsonl", metavar="PATH", help="shorthand for --sink jsonl:PATH ('-' = stdout)")
-    parser.add_argument("--threshold", type=PROBABILITY, help="decision on-threshold (probability in (0, 1]), default from the checkpoint")
+    parser.add_argument(
+        "--threshold",
+        type=PROBABILITY,
+        help="decision on-threshold (probability in (0, 1]), default from the checkpoint",
+    )
     parser.add_argument("--quiet", action="store_true", help="no end-of-run summary on stderr")
-    parser.add_argument("--anomaly-model", metavar="MODEL", help="an autoencoder run beside the classifier: detections on input it cannot reconstruct are marked 'unknown'")
-    parser.add_argument("--false-alarm-rate", type=number(0, 1, low_open=True), metavar="F", help="autoencoders: the threshold normal input exceeds this share of the time (from the checkpoint's calibration)")
-    parser.add_argument("--scores", action="store_true", help="autoencoders: report every window's anomaly score, not only detections")
+    parser.add_argument(
+        "--anomaly-model",
+        metavar="MODEL",
+        help="an autoencoder run beside the classifier: detections on input it cannot reconstruct are marked 'unknown'",
+    )
+    parser.add_argument(
+        "--false-alarm-rate",
+        type=number(0, 1, low_open=True),
+        metavar="F",
+        help=(
+            "autoencoders: the threshold normal input exceeds this share of the time"
+            " (from the checkpoint's calibration)"
+        ),
+    )
+    parser.add_argument(
+        "--scores", action="store_true", help="autoencoders: report every window's anomaly score, not only detections"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spikestream", description="Spiking neural networks on streaming audio and event cameras.")
+    parser = argparse.ArgumentParser(
+        prog="spikestream", description="Spiking neural networks on streaming audio and event cameras."
+    )
     commands = parser.add_subparsers(dest="command")
 
     listen = commands.add_parser("listen", help="classify live input: microphone (default) or an event camera")
@@ -77,70 +101,164 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
     listen.add_argument("--camera", metavar="URI", help="event camera: udp://HOST:PORT or usb")
     listen.add_argument("--seconds", type=POSITIVE_SECONDS, help="stop after this many seconds of input")
-    listen.add_argument("--device-rate", type=number(1000, 384_000, integer=True), help="capture sample rate in Hz (default: the device's)")
-    listen.add_argument("--buffer-seconds", type=POSITIVE_SECONDS, default=10.0, help="bounded capture buffer; audio beyond it is dropped and counted")
-    listen.add_argument("--idle-timeout", type=POSITIVE_SECONDS, default=5.0, help="stop when no input arrives for this long (s)")
+    listen.add_argument(
+        "--device-rate",
+        type=number(1000, 384_000, integer=True),
+        help="capture sample rate in Hz (default: the device's)",
+    )
+    listen.add_argument(
+        "--buffer-seconds",
+        type=POSITIVE_SECONDS,
+        default=10.0,
+        help="bounded capture buffer; audio beyond it is dropped and counted",
+    )
+    listen.add_argument(
+        "--idle-timeout", type=POSITIVE_SECONDS, default=5.0, help="stop when no input arrives for this long (s)"
+    )
 
     replay = commands.add_parser("replay", help="stream a recording (audio or events) through the pipeline")
     replay.add_argument("recording", type=Path)
     add_output_options(replay)
-    replay.add_argument("--speed", type=SPEED, default=1.0, help="1 = real time (default), 2 = twice as fast, 0 = as fast as possible")
+    replay.add_argument(
+        "--speed", type=SPEED, default=1.0, help="1 = real time (default), 2 = twice as fast, 0 = as fast as possible"
+    )
 
     send = commands.add_parser("send", help="replay an event recording as a live UDP camera")
     send.add_argument("recording", type=Path)
     send.add_argument("--udp", required=True, metavar="HOST:PORT", help="e.g. 127.0.0.1:3333 or [::1]:3333")
     send.add_argument("--speed", type=SPEED, default=1.0)
-    send.add_argument("--sensor", metavar="WxH", help="sensor size of a recording that stores none (.npy), e.g. 128x128")
+    send.add_argument(
+        "--sensor", metavar="WxH", help="sensor size of a recording that stores none (.npy), e.g. 128x128"
+    )
 
     train = commands.add_parser("train", help="train a model and write a checkpoint")
     train.add_argument("task", choices=["audio", "gesture", "autoencoder"])
-    train.add_argument("--data", help="folder of labelled clips (audio) or the DVSGesture root; gesture without --data uses synthetic gestures")
-    train.add_argument("--out", type=Path, help="checkpoint folder to write (default out/checkpoints/<default name>; never the shipped model)")
+    train.add_argument(
+        "--data",
+        help="folder of labelled clips (audio) or the DVSGesture root; gesture without --data uses synthetic gestures",
+    )
+    train.add_argument(
+        "--out",
+        type=Path,
+        help="checkpoint folder to write (default out/checkpoints/<default name>; never the shipped model)",
+    )
     train.add_argument("--epochs", type=number(1, integer=True))
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--encoder", choices=["direct", "rate", "latency", "delta"], default="direct")
     train.add_argument("--init-from", metavar="MODEL", help="continue training this checkpoint (audio)")
-    train.add_argument("--learning-rate", type=number(0, 1, low_open=True), help="peak learning rate of the one-cycle schedule")
-    train.add_argument("--extra-data", action="append", default=[], metavar="DIR", help="more labelled clips, all used for training (audio; repeatable)")
-    train.add_argument("--channels", help="conv channels per block, e.g. 24,32,48 (audio)")
-    train.add_argument("--speed-range", metavar="MIN,MAX", help="speed perturbation factors of the augmentation, e.g. 0.8,1.25 (audio; default 0.88,1.12)")
-    train.add_argument("--equaliser-db", type=float, metavar="DB", help="random smooth equaliser per clip, gains within ±DB at 6 bands (audio; default 0 = off)")
-    train.add_argument("--decide-fraction", type=float, metavar="F", help="targets carry the word's label from this fraction of the clip on; from 0.3 to F they are ignored (audio; default 0.5)")
-    train.add_argument("--reverb-probability", type=float, metavar="P", help="share of clips put in a synthetic room, RT60 0.1-0.6 s (audio; default 0 = off)")
     train.add_argument(
-        "--nonspeech-background", type=float, metavar="P",
+        "--learning-rate", type=number(0, 1, low_open=True), help="peak learning rate of the one-cycle schedule"
+    )
+    train.add_argument(
+        "--extra-data",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="more labelled clips, all used for training (audio; repeatable)",
+    )
+    train.add_argument("--channels", help="conv channels per block, e.g. 24,32,48 (audio)")
+    train.add_argument(
+        "--speed-range",
+        metavar="MIN,MAX",
+        help="speed perturbation factors of the augmentation, e.g. 0.8,1.25 (audio; default 0.88,1.12)",
+    )
+    train.add_argument(
+        "--equaliser-db",
+        type=float,
+        metavar="DB",
+        help="random smooth equaliser per clip, gains within ±DB at 6 bands (audio; default 0 = off)",
+    )
+    train.add_argument(
+        "--decide-fraction",
+        type=float,
+        metavar="F",
+        help=(
+            "targets carry the word's label from this fraction of the clip on;"
+            " from 0.3 to F they are ignored (audio; default 0.5)"
+        ),
+    )
+    train.add_argument(
+        "--reverb-probability",
+        type=float,
+        metavar="P",
+        help="share of clips put in a synthetic room, RT60 0.1-0.6 s (audio; default 0 = off)",
+    )
+    train.add_argument(
+        "--nonspeech-background",
+        type=float,
+        metavar="P",
         help="share of canvases without a word, drawn from noise at any level up to full scale, DC, tones, "
         "square waves, clipped; half the word canvases get a DC offset (audio; default 0.1, quiet noise only)",
     )
     train.add_argument(
-        "--gain-range", metavar="MIN,MAX",
+        "--gain-range",
+        metavar="MIN,MAX",
         help="gain of the word in dB against a 0.5 peak, clipped to [-1, 1]; write --gain-range=-35,20 "
         "(audio; default -20,6)",
     )
     train.add_argument(
-        "--dc-cutoff-hz", type=float, metavar="HZ",
+        "--dc-cutoff-hz",
+        type=float,
+        metavar="HZ",
         help="DC blocker ahead of the MFCC with this cut-off, e.g. 30, kept in the checkpoint "
         "(audio; default off or as --init-from)",
     )
 
-    train.add_argument("--kind", choices=["sae", "fsvae", "esvae"], default="sae", help="autoencoder: spiking AE, Fully Spiking VAE or ESVAE")
-    train.add_argument("--embedding", type=number(1, 4096, integer=True), help="autoencoder: latent neurons (default 64)")
-    train.add_argument("--kernel", type=number(1, 15, integer=True), help="autoencoder: convolution kernel size (default 3)")
+    train.add_argument(
+        "--kind",
+        choices=["sae", "fsvae", "esvae"],
+        default="sae",
+        help="autoencoder: spiking AE, Fully Spiking VAE or ESVAE",
+    )
+    train.add_argument(
+        "--embedding", type=number(1, 4096, integer=True), help="autoencoder: latent neurons (default 64)"
+    )
+    train.add_argument(
+        "--kernel", type=number(1, 15, integer=True), help="autoencoder: convolution kernel size (default 3)"
+    )
     train.add_argument("--recurrent", action="store_true", help="autoencoder: recurrent LIF latent layer")
-    train.add_argument("--max-rate-hz", type=number(0, 100_000, low_open=True), help="autoencoder on images: rate code at this rate for a white pixel (default 100 Hz at 10 ms steps: p = x)")
-    train.add_argument("--max-items", type=number(1, integer=True), help="autoencoder: train on at most this many items (quick runs)")
+    train.add_argument(
+        "--max-rate-hz",
+        type=number(0, 100_000, low_open=True),
+        help="autoencoder on images: rate code at this rate for a white pixel (default 100 Hz at 10 ms steps: p = x)",
+    )
+    train.add_argument(
+        "--max-items", type=number(1, integer=True), help="autoencoder: train on at most this many items (quick runs)"
+    )
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model through the streaming pipeline")
     evaluate.add_argument("--model", default=None)
-    evaluate.add_argument("--data", required=False, help="folder of labelled recordings (audio clips or event recordings, one sub-folder per label or FSDD names); gestures: DVSGesture root or 'synthetic'")
+    evaluate.add_argument(
+        "--data",
+        required=False,
+        help=(
+            "folder of labelled recordings (audio clips or event recordings, one sub-folder per label or FSDD names);"
+            " gestures: DVSGesture root or 'synthetic'"
+        ),
+    )
     evaluate.add_argument("--split", choices=["test", "train", "all"], default="test")
-    evaluate.add_argument("--out", type=Path, default=Path("out/evaluation"), help="folder for metrics.json and confusion.png")
+    evaluate.add_argument(
+        "--out", type=Path, default=Path("out/evaluation"), help="folder for metrics.json and confusion.png"
+    )
     evaluate.add_argument("--normal", metavar="DIR", help="autoencoders: folder of normal recordings")
-    evaluate.add_argument("--anomalous", metavar="DIR", help="autoencoders: folder of anomalous recordings (AUROC, ROC, thresholds)")
-    evaluate.add_argument("--no-padding", action="store_true", help="stream each audio clip bare, as replay does (default: 0.3 s of silence before, 0.7 s after)")
+    evaluate.add_argument(
+        "--anomalous", metavar="DIR", help="autoencoders: folder of anomalous recordings (AUROC, ROC, thresholds)"
+    )
+    evaluate.add_argument(
+        "--no-padding",
+        action="store_true",
+        help="stream each audio clip bare, as replay does (default: 0.3 s of silence before, 0.7 s after)",
+    )
 
-    merge = commands.add_parser("merge", help="merge trained classifiers into one checkpoint that averages their logits (an ensemble)")
-    merge.add_argument("models", nargs="+", metavar="MODEL", help="checkpoint names or folders with the same architecture, labels and front end")
+    merge = commands.add_parser(
+        "merge", help="merge trained classifiers into one checkpoint that averages their logits (an ensemble)"
+    )
+    merge.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="checkpoint names or folders with the same architecture, labels and front end",
+    )
     merge.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     merge.add_argument("--name", help="the merged model's name (default: the folder's name)")
 
@@ -152,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     embed = commands.add_parser("embed", help="latent spike counts of an autoencoder for every input of a folder")
     embed.add_argument("--model", required=True, help="an autoencoder checkpoint")
-    embed.add_argument("--data", required=True, help="folder of recordings (labels from sub-folders or FSDD names), or mnist")
+    embed.add_argument(
+        "--data", required=True, help="folder of recordings (labels from sub-folders or FSDD names), or mnist"
+    )
     embed.add_argument("--out", type=Path, required=True, help="emb.npz (embeddings, labels, paths)")
     embed.add_argument("--plot", type=Path, help="emb.png: a 2-D PCA view coloured by label")
 
@@ -160,23 +280,60 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("recording", type=Path)
     show.add_argument("--out", type=Path, required=True, help="clip.gif (animation) or frames.png (montage)")
     show.add_argument("--bin-ms", type=number(0.1, 60_000), default=20.0, help="frame length in ms (0.1 to 60000)")
-    show.add_argument("--max-frames", type=number(1, 10_000, integer=True), default=100, help="frames to render (1 to 10000)")
-    show.add_argument("--sensor", metavar="WxH", help="sensor size of a recording that stores none (.npy), e.g. 128x128")
+    show.add_argument(
+        "--max-frames", type=number(1, 10_000, integer=True), default=100, help="frames to render (1 to 10000)"
+    )
+    show.add_argument(
+        "--sensor", metavar="WxH", help="sensor size of a recording that stores none (.npy), e.g. 128x128"
+    )
 
-    batch = commands.add_parser("batch", help="classify every file of folders, files or globs into one table; resumable")
-    batch.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files, folders (recursive) or quoted globs, in this order")
-    batch.add_argument("--files-from", type=Path, metavar="LIST", help="a text file with one input path per line (read lazily)")
+    batch = commands.add_parser(
+        "batch", help="classify every file of folders, files or globs into one table; resumable"
+    )
+    batch.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="audio files, folders (recursive) or quoted globs, in this order"
+    )
+    batch.add_argument(
+        "--files-from", type=Path, metavar="LIST", help="a text file with one input path per line (read lazily)"
+    )
     batch.add_argument("--model", help="checkpoint name or folder (default fsdd-digits)")
-    batch.add_argument("--out", type=Path, required=True, help="results.jsonl, results.csv or results.parquet (rerun the same command to resume)")
-    batch.add_argument("--engine", choices=["local", "ray"], default="local", help="local worker processes (default) or Ray")
-    batch.add_argument("--workers", type=number(1, 1024, integer=True), help="worker processes (default: the core count)")
+    batch.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="results.jsonl, results.csv or results.parquet (rerun the same command to resume)",
+    )
+    batch.add_argument(
+        "--engine", choices=["local", "ray"], default="local", help="local worker processes (default) or Ray"
+    )
+    batch.add_argument(
+        "--workers", type=number(1, 1024, integer=True), help="worker processes (default: the core count)"
+    )
     batch.add_argument("--address", help="Ray cluster to join: auto or ray://HOST:PORT (default: start a local Ray)")
-    batch.add_argument("--timeout-s", type=POSITIVE_SECONDS, default=60.0, help="a file still decoding after this long is a failed row (default 60)")
-    batch.add_argument("--top-k", type=number(1, 100, integer=True), default=3, help="classes listed per file (default 3)")
-    batch.add_argument("--batch-size", type=number(1, 256, integer=True), default=8, help="files per network call (default 8)")
-    batch.add_argument("--pad", action="store_true", help="0.3 s of silence before and 0.7 s after each clip, as evaluate does (default: the bare file, as replay)")
+    batch.add_argument(
+        "--timeout-s",
+        type=POSITIVE_SECONDS,
+        default=60.0,
+        help="a file still decoding after this long is a failed row (default 60)",
+    )
+    batch.add_argument(
+        "--top-k", type=number(1, 100, integer=True), default=3, help="classes listed per file (default 3)"
+    )
+    batch.add_argument(
+        "--batch-size", type=number(1, 256, integer=True), default=8, help="files per network call (default 8)"
+    )
+    batch.add_argument(
+        "--pad",
+        action="store_true",
+        help="0.3 s of silence before and 0.7 s after each clip, as evaluate does (default: the bare file, as replay)",
+    )
     batch.add_argument("--overwrite", action="store_true", help="start over: discard an existing --out and its journal")
-    batch.add_argument("--progress-s", type=POSITIVE_SECONDS, default=10.0, help="seconds between progress lines when stderr is not a terminal")
+    batch.add_argument(
+        "--progress-s",
+        type=POSITIVE_SECONDS,
+        default=10.0,
+        help="seconds between progress lines when stderr is not a terminal",
+    )
     batch.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     return parser
 

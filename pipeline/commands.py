@@ -62,14 +62,18 @@ def is_autoencoder(loaded: LoadedModel) -> bool:
     return MODEL_KINDS[loaded.model_kind].outputs == "reconstruction"
 
 
-def streaming_model_for(loaded: LoadedModel, source_name: str, args: argparse.Namespace) -> StreamingModel | PairedStreamingModel:
+def streaming_model_for(
+    loaded: LoadedModel, source_name: str, args: argparse.Namespace
+) -> StreamingModel | PairedStreamingModel:
     """The streaming model a stream command asked for: ``--model`` alone, or paired with ``--anomaly-model``;
     ``--threshold`` (classifiers), ``--false-alarm-rate`` and ``--scores`` (autoencoders) applied."""
     from .training.autoencoder import load_autoencoder, threshold_at
 
     anomaly_name = getattr(args, "anomaly_model", None)
     if anomaly_name and is_autoencoder(loaded):
-        raise UsageError(f"--model {loaded.name!r} is an autoencoder; --anomaly-model pairs a classifier with an autoencoder")
+        raise UsageError(
+            f"--model {loaded.name!r} is an autoencoder; --anomaly-model pairs a classifier with an autoencoder"
+        )
     try:
         autoencoder = load_autoencoder(anomaly_name) if anomaly_name else (loaded if is_autoencoder(loaded) else None)
     except ValueError as error:
@@ -77,7 +81,9 @@ def streaming_model_for(loaded: LoadedModel, source_name: str, args: argparse.Na
     overrides: dict = {"on_threshold": args.threshold}
     if getattr(args, "false_alarm_rate", None) is not None:
         if autoencoder is None:
-            raise UsageError("--false-alarm-rate sets an autoencoder's threshold; pass an autoencoder (--model or --anomaly-model)")
+            raise UsageError(
+                "--false-alarm-rate sets an autoencoder's threshold; pass an autoencoder (--model or --anomaly-model)"
+            )
         overrides["score_threshold"] = threshold_at(autoencoder.config["calibration"], args.false_alarm_rate)
     if getattr(args, "scores", False):
         overrides["emit_scores"] = True
@@ -115,12 +121,20 @@ def command_listen(args: argparse.Namespace) -> int:
         if not devices:
             raise UsageError("no audio input devices found (PortAudio sees none); replay a file instead")
         for device in devices:
-            print(f"{device.index:3d}  {device.name}  ({device.max_input_channels} ch, {device.default_sample_rate_hz:.0f} Hz)")
+            print(
+                f"{device.index:3d}  {device.name}  "
+                f"({device.max_input_channels} ch, {device.default_sample_rate_hz:.0f} Hz)"
+            )
         return 0
     target = args.camera or ("mic:" + args.device if args.device else "mic")
     loaded = model_for(target, args.model)
     stream = open_stream(
-        target, loaded, seconds=args.seconds, idle_timeout_s=args.idle_timeout, buffer_s=args.buffer_seconds, device_rate_hz=args.device_rate
+        target,
+        loaded,
+        seconds=args.seconds,
+        idle_timeout_s=args.idle_timeout,
+        buffer_s=args.buffer_seconds,
+        device_rate_hz=args.device_rate,
     )
     return stream_to_sinks(stream, loaded, args)
 
@@ -128,8 +142,18 @@ def command_listen(args: argparse.Namespace) -> int:
 def main_job() -> int:
     """Default job: live microphone if one works, else the shipped recording at real-time pace."""
     args = argparse.Namespace(
-        model=None, device=None, camera=None, list_devices=False, idle_timeout=5.0, seconds=None, device_rate=None,
-        buffer_seconds=10.0, threshold=None, quiet=False, sink=None, jsonl=None,
+        model=None,
+        device=None,
+        camera=None,
+        list_devices=False,
+        idle_timeout=5.0,
+        seconds=None,
+        device_rate=None,
+        buffer_seconds=10.0,
+        threshold=None,
+        quiet=False,
+        sink=None,
+        jsonl=None,
     )
     try:
         devices = list_input_devices()
@@ -162,7 +186,9 @@ def parse_host_port(value: str) -> tuple[str, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--udp {value!r}: expected HOST:PORT with a port in 1..65535, e.g. 127.0.0.1:3333 or [::1]:3333")
+        raise UsageError(
+            f"--udp {value!r}: expected HOST:PORT with a port in 1..65535, e.g. 127.0.0.1:3333 or [::1]:3333"
+        )
     return host, int(port)
 
 
@@ -181,7 +207,8 @@ def command_send(args: argparse.Namespace) -> int:
     with sender:
         stats = sender.send_recording(time_ordered_blocks(recording.iter_chunks(), str(args.recording), order))
     print(
-        f"sent {stats.events_sent} events in {stats.packets_sent} packets over {stats.duration_s:.2f} s ({stats.events_per_s:.0f} events/s) "
+        f"sent {stats.events_sent} events in {stats.packets_sent} packets over {stats.duration_s:.2f} s "
+        f"({stats.events_per_s:.0f} events/s) "
         f"to {host}:{port}; dropped: {stats.out_of_range_events} out of range, {order.late_events} out of time order",
         file=sys.stderr,
     )
@@ -234,8 +261,14 @@ def train_autoencoder_command(args: argparse.Namespace) -> int:
         raise UsageError("train autoencoder needs --data DIR (a folder of audio clips) or --data mnist")
     settings = AutoencoderTrainingSettings(kind=args.kind, seed=args.seed, recurrent=args.recurrent)
     settings.extra_data = tuple(args.extra_data)
-    for option, name in (("embedding", "embedding"), ("kernel", "kernel_size"), ("max_rate_hz", "max_rate_hz"),
-                         ("epochs", "epochs"), ("learning_rate", "learning_rate"), ("max_items", "max_train_items")):  # fmt: skip
+    for option, name in (
+        ("embedding", "embedding"),
+        ("kernel", "kernel_size"),
+        ("max_rate_hz", "max_rate_hz"),
+        ("epochs", "epochs"),
+        ("learning_rate", "learning_rate"),
+        ("max_items", "max_train_items"),
+    ):
         if getattr(args, option, None) is not None:
             setattr(settings, name, getattr(args, option))
     if args.encoder not in ("direct", "rate"):
@@ -247,8 +280,11 @@ def train_autoencoder_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from error
     last = training["history"][-1]
-    print(f"checkpoint written to {out} (held-out nRMSE {last['nrmse']:.4f}, per-feature-mean baseline "
-          f"{last['baseline_nrmse']:.4f}); inputs and reconstructions in {out / 'reconstructions.png'}", file=sys.stderr)  # fmt: skip
+    print(
+        f"checkpoint written to {out} (held-out nRMSE {last['nrmse']:.4f}, per-feature-mean baseline "
+        f"{last['baseline_nrmse']:.4f}); inputs and reconstructions in {out / 'reconstructions.png'}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -265,7 +301,10 @@ def command_train(args: argparse.Namespace) -> int:
             settings.train_count = settings.held_out_count = 0  # all the recordings of the layout
         out = checkpoint_out(args.out, DEFAULT_EVENT_MODEL)
         training = train_gesture(args.data, out, settings)
-        print(f"checkpoint written to {out} (held-out accuracy {training['history'][-1]['held_out_accuracy']:.4f})", file=sys.stderr)
+        print(
+            f"checkpoint written to {out} (held-out accuracy {training['history'][-1]['held_out_accuracy']:.4f})",
+            file=sys.stderr,
+        )
         return 0
     from .training.audio import AudioTrainingSettings, train_audio
 
@@ -323,7 +362,10 @@ def command_train(args: argparse.Namespace) -> int:
         training = train_audio(args.data, out, settings)
     except ValueError as error:
         raise UsageError(str(error)) from error
-    print(f"checkpoint written to {out} (held-out clip accuracy {training['history'][-1]['held_out_clip_accuracy']:.4f})", file=sys.stderr)
+    print(
+        f"checkpoint written to {out} (held-out clip accuracy {training['history'][-1]['held_out_clip_accuracy']:.4f})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -343,13 +385,19 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if synthetic_gestures or _is_dvs_gesture_root(args.data):
         from .training.gesture import evaluate_gestures
 
-        count = 0 if args.data not in (None, "synthetic") else loaded.config.get("training", {}).get("held_out_samples", 220)
+        count = (
+            0
+            if args.data not in (None, "synthetic")
+            else loaded.config.get("training", {}).get("held_out_samples", 220)
+        )
         metrics = evaluate_gestures(loaded, args.data, count, out)
     else:
         from .training.evaluate import evaluate_folder
 
         if not args.data:
-            raise UsageError("evaluate needs --data DIR (a folder of labelled recordings: one sub-folder per label, or FSDD names)")
+            raise UsageError(
+                "evaluate needs --data DIR (a folder of labelled recordings: one sub-folder per label, or FSDD names)"
+            )
         try:
             metrics = evaluate_folder(loaded, args.data, args.split, out, pad=not args.no_padding)
         except ValueError as error:
@@ -365,7 +413,9 @@ def evaluate_autoencoder_command(loaded: LoadedModel, args: argparse.Namespace, 
     from .training.anomaly_evaluation import evaluate_anomaly
 
     if not is_autoencoder(loaded):
-        raise UsageError(f"--normal/--anomalous score an autoencoder; model {loaded.name!r} is a classifier (use --data)")
+        raise UsageError(
+            f"--normal/--anomalous score an autoencoder; model {loaded.name!r} is a classifier (use --data)"
+        )
     if not (args.normal and args.anomalous):
         raise UsageError(f"model {loaded.name!r} is an autoencoder: evaluate it with --normal DIR --anomalous DIR")
     try:
@@ -373,7 +423,8 @@ def evaluate_autoencoder_command(loaded: LoadedModel, args: argparse.Namespace, 
     except ValueError as error:
         raise UsageError(str(error)) from error
     print(
-        f"AUROC {metrics['auroc']:.4f}; normal MSE {metrics['normal']['mse']:.5f} (nRMSE {metrics['normal']['nrmse']:.3f}), "
+        f"AUROC {metrics['auroc']:.4f}; normal MSE {metrics['normal']['mse']:.5f} "
+        f"(nRMSE {metrics['normal']['nrmse']:.3f}), "
         f"anomalous MSE {metrics['anomalous']['mse']:.5f}; detection rate at 5 % false alarms "
         f"{metrics['detection_rate_at_5pct_false_alarms']:.3f}; wrote {out}/metrics.json, roc.png"
     )
@@ -427,18 +478,25 @@ def command_merge(args: argparse.Namespace) -> int:
     for member in members[1:]:
         for key in ("task", "labels", "front_end"):
             if member.config.get(key) != first.config.get(key):
-                raise UsageError(f"merge: {member.path} has another {key} than {first.path}; members must share labels and front end")
+                raise UsageError(
+                    f"merge: {member.path} has another {key} than {first.path}; members must share labels and front end"
+                )
     try:
         merged = merge_checkpoints(members)
     except ValueError as error:
         raise UsageError(f"merge: {error}") from error
     training = {
-        "ensemble_of": [{"path": str(member.path), "training": member.config.get("training", {})} for member in members],
+        "ensemble_of": [
+            {"path": str(member.path), "training": member.config.get("training", {})} for member in members
+        ],
         "command": "spikestream " + " ".join(sys.argv[1:]) if sys.argv and "spikestream" in sys.argv[0] else None,
     }
     merged.config.update(name=args.name or out.name, training=training)
     save_checkpoint(out, merged.model, merged.config)
-    print(f"merged {len(members)} models into {out} (channels {list(merged.model.config.channels)}, hidden {merged.model.config.hidden})")
+    print(
+        f"merged {len(members)} models into {out} "
+        f"(channels {list(merged.model.config.channels)}, hidden {merged.model.config.hidden})"
+    )
     return 0
 
 
@@ -447,8 +505,20 @@ def command_batch(args: argparse.Namespace) -> int:
     from .batch.runner import BatchOptions, run_batch
 
     options = BatchOptions(
-        list(args.inputs), args.out, args.model or DEFAULT_AUDIO_MODEL, args.files_from, args.engine, args.workers,
-        args.address, args.timeout_s, args.top_k, args.batch_size, args.pad, args.overwrite, args.progress_s, args.quiet,
+        list(args.inputs),
+        args.out,
+        args.model or DEFAULT_AUDIO_MODEL,
+        args.files_from,
+        args.engine,
+        args.workers,
+        args.address,
+        args.timeout_s,
+        args.top_k,
+        args.batch_size,
+        args.pad,
+        args.overwrite,
+        args.progress_s,
+        args.quiet,
     )
     run_batch(options)
     return 0

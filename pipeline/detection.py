@@ -52,4 +52,7 @@ class Detection:
             if self.threshold is None
             else f"error {self.score:.4g} (threshold {self.threshold:.4g})"
         )
-        return f"[{self.time_us / 1e6:8.2f} s] {self.label:<12} {score}  latency {self.latency_ms:6.1f} ms  ({self.source})"
+        return (
+            f"[{self.time_us / 1e6:8.2f} s] {self.label:<12} {score}  "
+            f"latency {self.latency_ms:6.1f} ms  ({self.source})"
+        )

@@ -37,7 +37,8 @@ def anomaly_files(folder: str | Path, loaded: LoadedModel, option: str) -> list[
     files = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in extensions)
     if len(files) < 2:
         raise ValueError(
-            f"{option} {folder}: {len(files)} recording(s) ({', '.join(extensions)}); expected at least 2 to score a set"
+            f"{option} {folder}: {len(files)} recording(s) ({', '.join(extensions)}); "
+            "expected at least 2 to score a set"
         )
     return files
 
@@ -72,12 +73,15 @@ def roc_curve(normal: np.ndarray, anomalous: np.ndarray) -> dict[str, list[float
 def evaluate_anomaly(
     loaded: LoadedModel, normal_dir: str | Path, anomalous_dir: str | Path, out_dir: str | Path
 ) -> dict:
-    """Score both folders, write ``metrics.json``, ``roc.json``, ``roc.png`` and ``scores.jsonl``; return the metrics."""
+    """Score both folders, write ``metrics.json``, ``roc.json``, ``roc.png`` and ``scores.jsonl``.
+
+    Returns the metrics.
+    """
     normal_files = anomaly_files(normal_dir, loaded, "--normal")
     anomalous_files = anomaly_files(anomalous_dir, loaded, "--anomalous")
     rows = []
-    for path, label in tqdm([(p, "normal") for p in normal_files] + [(p, "anomalous") for p in anomalous_files],
-                            desc="scoring (streaming)", file=sys.stderr, mininterval=progress_interval_s()):  # fmt: skip
+    labelled = [(p, "normal") for p in normal_files] + [(p, "anomalous") for p in anomalous_files]
+    for path, label in tqdm(labelled, desc="scoring (streaming)", file=sys.stderr, mininterval=progress_interval_s()):
         rows.append({**file_score(loaded, path), "set": label})
     normal = np.array([row["mse"] for row in rows if row["set"] == "normal"])
     anomalous = np.array([row["mse"] for row in rows if row["set"] == "anomalous"])

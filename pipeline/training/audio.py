@@ -23,18 +23,25 @@ from ...models.checkpoint import load_checkpoint, save_checkpoint
 from ...models.conv_snn import ConvSNNClassifier, ConvSNNConfig
 from ...sources.audio.audio_file import read_audio
 from ...sources.audio.front_end import AudioFrontEndConfig, features_to_steps, remove_dc
-from ...sources.labelled_clips import list_labelled_clips, sorted_labels, split_by_take
 from ...sources.audio.mfcc import MfccConfig, StreamingMfcc
 from ...sources.audio.training_examples import CanvasConfig, make_example
-from ...sources.step_targets import BACKGROUND_LABEL
+from ...sources.labelled_clips import list_labelled_clips, sorted_labels, split_by_take
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder
+from ...sources.step_targets import BACKGROUND_LABEL
 from ..decisions import DecisionConfig
 from .loop import classification_loss, held_out_accuracy, train_epoch
 
 # spoken words: one detection per word, decided on the word's evidence without the readout's decaying tail
-# (evidence_end_fraction chosen on a speaker left out of training: bench/bench_unseen_speaker.py; see pipeline/decision.py)
+# (evidence_end_fraction chosen on a speaker left out of training: bench/bench_unseen_speaker.py;
+# see pipeline/decision.py)
 AUDIO_DECISION = DecisionConfig(
-    mode="segment", window_steps=8, on_threshold=0.5, off_threshold=0.6, refractory_ms=200.0, min_score=0.15, evidence_end_fraction=0.75
+    mode="segment",
+    window_steps=8,
+    on_threshold=0.5,
+    off_threshold=0.6,
+    refractory_ms=200.0,
+    min_score=0.15,
+    evidence_end_fraction=0.75,
 )
 
 
@@ -86,7 +93,9 @@ def build_batch(
     return torch.cat(steps, dim=1), torch.stack(targets, dim=1)
 
 
-def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTrainingSettings, name: str | None = None) -> dict:
+def train_audio(
+    data_dir: str | Path, out_dir: str | Path, settings: AudioTrainingSettings, name: str | None = None
+) -> dict:
     """Train, save a checkpoint into ``out_dir`` and return its training metrics."""
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
@@ -106,14 +115,19 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
         extra_clip_count += len(extra)
     initial = load_checkpoint(settings.init_from) if settings.init_from else None
     if initial is not None and initial.labels != labels:  # checked before any audio is read
-        raise ValueError(f"--init-from {settings.init_from}: its labels {initial.labels} differ from the data's {labels}")
+        raise ValueError(
+            f"--init-from {settings.init_from}: its labels {initial.labels} differ from the data's {labels}"
+        )
     index = {label: i for i, label in enumerate(labels)}
     rate = settings.mfcc.sample_rate_hz
     print(
-        f"train audio: {len(train_clips)} training clips ({len(settings.extra_data)} extra folder(s)), {len(held_clips)} held back, labels {labels[1:]}",
+        f"train audio: {len(train_clips)} training clips ({len(settings.extra_data)} extra folder(s)), "
+        f"{len(held_clips)} held back, labels {labels[1:]}",
         file=sys.stderr,
     )
-    train_audio_clips = [read_audio(clip.path, rate) for clip in tqdm(train_clips, desc="reading clips", file=sys.stderr)]
+    train_audio_clips = [
+        read_audio(clip.path, rate) for clip in tqdm(train_clips, desc="reading clips", file=sys.stderr)
+    ]
     held_audio_clips = [read_audio(clip.path, rate) for clip in held_clips]
     if initial is not None:
         front_end = AudioFrontEndConfig.from_dict(initial.config["front_end"])
@@ -124,7 +138,9 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
         mean, std = feature_statistics([remove_dc(clip, no_dc) for clip in train_audio_clips], settings.mfcc)
         front_end = AudioFrontEndConfig(
             mfcc=settings.mfcc,
-            encoder=EncoderConfig(name=settings.encoder, steps_per_frame=1 if settings.encoder in ("direct", "delta") else 4),
+            encoder=EncoderConfig(
+                name=settings.encoder, steps_per_frame=1 if settings.encoder in ("direct", "delta") else 4
+            ),
             feature_mean=tuple(float(v) for v in mean),
             feature_std=tuple(float(v) for v in std),
             dc_cutoff_hz=settings.dc_cutoff_hz,
@@ -147,25 +163,49 @@ def train_audio(data_dir: str | Path, out_dir: str | Path, settings: AudioTraini
     if initial is not None:
         model = initial.model
     held_rng = np.random.default_rng(10_000 + settings.seed)
-    held_examples = [make_example(a, index[c.label], rate, settings.mfcc.hop_length, settings.canvas, held_rng) for a, c in zip(held_audio_clips, held_clips)]
-    held_batches = [build_batch(held_examples[i : i + 128], front_end, encoder) for i in range(0, len(held_examples), 128)]
+    held_examples = [
+        make_example(a, index[c.label], rate, settings.mfcc.hop_length, settings.canvas, held_rng)
+        for a, c in zip(held_audio_clips, held_clips)
+    ]
+    held_batches = [
+        build_batch(held_examples[i : i + 128], front_end, encoder) for i in range(0, len(held_examples), 128)
+    ]
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
     batches_per_epoch = -(-len(train_clips) // settings.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch
+    )
     history = []
     started = time.time()
     for epoch in range(settings.epochs):
         order = rng.permutation(len(train_clips))
-        def batches():
+
+        def batches(order=order):
             for batch_index in range(batches_per_epoch):
                 members = order[batch_index * settings.batch_size : (batch_index + 1) * settings.batch_size]
                 examples = []
                 for member in members:
-                    clip = None if rng.random() < settings.canvas.background_only_probability else train_audio_clips[member]
-                    examples.append(make_example(clip, index[train_clips[member].label], rate, settings.mfcc.hop_length, settings.canvas, rng))
+                    clip = (
+                        None
+                        if rng.random() < settings.canvas.background_only_probability
+                        else train_audio_clips[member]
+                    )
+                    examples.append(
+                        make_example(
+                            clip, index[train_clips[member].label], rate, settings.mfcc.hop_length, settings.canvas, rng
+                        )
+                    )
                 yield build_batch(examples, front_end, encoder)
 
-        loss = train_epoch(model, optimiser, scheduler, batches(), batches_per_epoch, classification_loss(settings.background_weight), f"epoch {epoch + 1}/{settings.epochs}")
+        loss = train_epoch(
+            model,
+            optimiser,
+            scheduler,
+            batches(),
+            batches_per_epoch,
+            classification_loss(settings.background_weight),
+            f"epoch {epoch + 1}/{settings.epochs}",
+        )
         accuracy = held_out_accuracy(model, held_batches)
         history.append({"epoch": epoch + 1, "loss": loss, "held_out_clip_accuracy": accuracy})
         print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out clip accuracy {accuracy:.4f}", file=sys.stderr)

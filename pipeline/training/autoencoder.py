@@ -3,8 +3,8 @@
 Data, by ``--data``:
 
 - ``mnist`` (or an MNIST folder): the first 8,000 of the 10,000 images train, the last 2,000 test;
-  each image is rate-coded into ``T`` spike steps (``p = dt·f_max·x``, 16 steps of 10 ms, ``f_max`` = 100 Hz), the target is the image's
-  intensity ``x`` at every step;
+  each image is rate-coded into ``T`` spike steps (``p = dt·f_max·x``, 16 steps of 10 ms, ``f_max`` = 100 Hz),
+  the target is the image's intensity ``x`` at every step;
 - a folder of audio clips (labels are ignored: every clip is "normal"): the streaming MFCC front
   end with the training set's statistics and the direct encoder, each clip with silence around it
   (a live stream is mostly silence between words), cut into windows of ``window_steps``; the target
@@ -174,7 +174,10 @@ def build_model(settings: AutoencoderTrainingSettings, input_shape: tuple[int, .
 
 
 def train_autoencoder(data: str, out_dir: str | Path, settings: AutoencoderTrainingSettings) -> dict:
-    """Train, calibrate, save a checkpoint (and ``reconstructions.png``) into ``out_dir``; returns its training record."""
+    """Train, calibrate, save a checkpoint (and ``reconstructions.png``) into ``out_dir``.
+
+    Returns its training record.
+    """
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)

@@ -14,7 +14,6 @@ from tqdm import tqdm
 
 from ...models.losses import sequence_loss
 
-
 LossOf = Callable[[torch.nn.Module, tuple], torch.Tensor]
 
 

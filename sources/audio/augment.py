@@ -65,12 +65,16 @@ def equalise(samples: np.ndarray, gains_db: np.ndarray, sample_rate_hz: int, low
         return samples.copy()
     anchors_hz = np.geomspace(lowest_hz, sample_rate_hz / 2.0, len(gains_db))
     frequencies_hz = np.fft.rfftfreq(samples.size, 1.0 / sample_rate_hz)
-    curve_db = np.interp(np.log(np.maximum(frequencies_hz, lowest_hz)), np.log(anchors_hz), np.asarray(gains_db, dtype=np.float64))
+    curve_db = np.interp(
+        np.log(np.maximum(frequencies_hz, lowest_hz)), np.log(anchors_hz), np.asarray(gains_db, dtype=np.float64)
+    )
     spectrum = np.fft.rfft(samples.astype(np.float64)) * 10.0 ** (curve_db / 20.0)
     return np.fft.irfft(spectrum, n=samples.size).astype(np.float32)
 
 
-def room_impulse_response(rt60_s: float, sample_rate_hz: int, rng: np.random.Generator, direct_to_reverb_db: float) -> np.ndarray:
+def room_impulse_response(
+    rt60_s: float, sample_rate_hz: int, rng: np.random.Generator, direct_to_reverb_db: float
+) -> np.ndarray:
     """A synthetic room: a unit direct path followed by exponentially decaying noise that falls by
     60 dB in ``rt60_s``, its energy ``direct_to_reverb_db`` below the direct path. ``[1 + rt60·rate]``."""
     length = max(1, int(rt60_s * sample_rate_hz))

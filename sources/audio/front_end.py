@@ -60,7 +60,7 @@ class AudioFrontEndConfig:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict) -> "AudioFrontEndConfig":
+    def from_dict(cls, values: dict) -> AudioFrontEndConfig:
         if values.get("kind", "audio") != "audio":
             raise ValueError(f"front end kind {values.get('kind')!r} is not an audio front end")
         return cls(

@@ -24,7 +24,6 @@ from .augment import (
 )
 
 
-
 @dataclass(frozen=True)
 class CanvasConfig:
     """How training canvases are made (durations in ms, levels in dB)."""
@@ -52,17 +51,30 @@ class CanvasConfig:
 
 
 def frame_targets(
-    frame_count: int, hop_samples: int, onset_samples: int, clip_samples: int, label_index: int, sample_rate_hz: int, config: CanvasConfig
+    frame_count: int,
+    hop_samples: int,
+    onset_samples: int,
+    clip_samples: int,
+    label_index: int,
+    sample_rate_hz: int,
+    config: CanvasConfig,
 ) -> np.ndarray:
     """Per-frame targets ``[frame_count]`` int64; frame ``k`` is centred on sample ``k·hop_samples``
     (librosa's ``center=True``)."""
     to_us = 1_000_000 / sample_rate_hz
     step_times_us = np.arange(frame_count) * hop_samples * to_us
-    return step_targets(step_times_us, int(onset_samples * to_us), int(clip_samples * to_us), label_index, config.timing)
+    return step_targets(
+        step_times_us, int(onset_samples * to_us), int(clip_samples * to_us), label_index, config.timing
+    )
 
 
 def make_example(
-    clip: np.ndarray | None, label_index: int, sample_rate_hz: int, hop_samples: int, config: CanvasConfig, rng: np.random.Generator
+    clip: np.ndarray | None,
+    label_index: int,
+    sample_rate_hz: int,
+    hop_samples: int,
+    config: CanvasConfig,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One augmented canvas ``[canvas_samples]`` float32 and its frame targets ``[1 + N // hop]``.
 
@@ -83,10 +95,17 @@ def make_example(
     speech = change_speed(clip, rng.uniform(*config.speed_range), sample_rate_hz)
     speech = tilt_filter(speech, rng.uniform(*config.tilt_range))
     if config.equaliser_max_db > 0:  # no draws when off: earlier recipes replay exactly
-        speech = equalise(speech, rng.uniform(-config.equaliser_max_db, config.equaliser_max_db, config.equaliser_bands), sample_rate_hz)
+        speech = equalise(
+            speech,
+            rng.uniform(-config.equaliser_max_db, config.equaliser_max_db, config.equaliser_bands),
+            sample_rate_hz,
+        )
     if config.reverb_probability > 0 and rng.random() < config.reverb_probability:
         room = room_impulse_response(
-            rng.uniform(*config.reverb_rt60_s_range), sample_rate_hz, rng, rng.uniform(*config.reverb_direct_to_reverb_db_range)
+            rng.uniform(*config.reverb_rt60_s_range),
+            sample_rate_hz,
+            rng,
+            rng.uniform(*config.reverb_direct_to_reverb_db_range),
         )
         speech = reverberate(speech, room)
     peak = float(np.max(np.abs(speech))) + 1e-6
@@ -96,7 +115,9 @@ def make_example(
     onset = int(rng.integers(lead, latest_onset + 1))
     snr_db = None if rng.random() < config.silent_background_probability else rng.uniform(*config.snr_db_range)
     canvas = place_on_canvas(speech, canvas_samples, onset, noise, snr_db)
-    targets = frame_targets(frame_count, hop_samples, onset, min(speech.size, canvas_samples - onset), label_index, sample_rate_hz, config)
+    targets = frame_targets(
+        frame_count, hop_samples, onset, min(speech.size, canvas_samples - onset), label_index, sample_rate_hz, config
+    )
     if config.nonspeech_background and rng.random() < 0.5:  # no draws when off: earlier recipes replay exactly
         canvas = canvas + rng.uniform(-config.speech_dc_offset_max, config.speech_dc_offset_max)
     return np.clip(canvas, -1.0, 1.0).astype(np.float32), targets

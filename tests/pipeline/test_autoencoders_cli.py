@@ -23,8 +23,9 @@ DIGITS = REPO_ROOT / "recordings" / "digits_sequence.wav"
 @pytest.fixture(scope="module")
 def audio_ae(tmp_path_factory, fsdd_dir):
     out = tmp_path_factory.mktemp("ae") / "speech-ae-tiny"
-    result = run_cli("train", "autoencoder", "--data", str(fsdd_dir), "--kind", "sae", "--encoder", "direct", "--epochs", "1",
-                     "--max-items", "48", "--embedding", "16", "--out", str(out), timeout_s=600)  # fmt: skip
+    result = run_cli("train", "autoencoder", "--data", str(fsdd_dir), "--kind", "sae", "--encoder", "direct",
+                     "--epochs", "1", "--max-items", "48", "--embedding", "16", "--out", str(out),
+                     timeout_s=600)  # fmt: skip
     assert result.returncode == 0, result.stderr
     return out
 

@@ -23,13 +23,17 @@ def amplitude_at(samples: np.ndarray, frequency_hz: float) -> float:
 def test_equaliser_applies_its_gain_at_each_anchor_and_interpolates_between_them():
     gains_db = np.array([0.0, -6.0, 0.0, 6.0, 12.0, 0.0])
     anchors_hz = np.geomspace(100.0, RATE_HZ / 2, gains_db.size)  # 100, 209, 437, 914, 1912, 4000 Hz
-    for anchor_hz, gain_db in zip(anchors_hz[1:5], gains_db[1:5]):
+    for anchor_hz, _gain_db in zip(anchors_hz[1:5], gains_db[1:5]):
         frequency_hz = round(anchor_hz)  # whole Hz: one FFT bin of a 1 s signal
         expected = 10 ** (np.interp(np.log(frequency_hz), np.log(anchors_hz), gains_db) / 20)
-        assert amplitude_at(equalise(sine(frequency_hz), gains_db, RATE_HZ), frequency_hz) == pytest.approx(expected, rel=0.02)
+        assert amplitude_at(equalise(sine(frequency_hz), gains_db, RATE_HZ), frequency_hz) == pytest.approx(
+            expected, rel=0.02
+        )
     # half-way (in log-frequency) between the 914 Hz (+6 dB) and 1912 Hz (+12 dB) anchors: +9 dB
     middle_hz = round(np.sqrt(anchors_hz[3] * anchors_hz[4]))
-    assert 20 * np.log10(amplitude_at(equalise(sine(middle_hz), gains_db, RATE_HZ), middle_hz)) == pytest.approx(9.0, abs=0.1)
+    assert 20 * np.log10(amplitude_at(equalise(sine(middle_hz), gains_db, RATE_HZ), middle_hz)) == pytest.approx(
+        9.0, abs=0.1
+    )
 
 
 def test_flat_equaliser_is_the_identity_and_keeps_length(fsdd_dir):
