@@ -34,7 +34,7 @@ from spikestream.models.checkpoint import LoadedModel, load_checkpoint
 from spikestream.pipeline.inputs import AUDIO_BLOCK_MS
 from spikestream.pipeline.runtime import run_stream
 from spikestream.pipeline.streaming_model import make_streaming_model
-from spikestream.pipeline.training.evaluate import samples_chunks
+from spikestream.pipeline.training.evaluate import longest_common_subsequence, samples_chunks
 from spikestream.sources.audio.augment import coloured_noise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,15 +48,6 @@ TONE_AMPLITUDE = 0.5
 STEADY_SECONDS = 20.0  # DC levels and tones: deterministic, a short stream says all
 SEQUENCE_DC_OFFSETS = (-0.2, -0.05, 0.05, 0.2)
 SEQUENCE_GAINS_DB = (-30.0, -20.0, 0.0, 10.0, 20.0)
-
-
-def longest_common_subsequence(first: list[str], second: list[str]) -> int:
-    """Length of the longest common subsequence of two label lists."""
-    table = [[0] * (len(second) + 1) for _ in range(len(first) + 1)]
-    for i, a in enumerate(first):
-        for j, b in enumerate(second):
-            table[i + 1][j + 1] = table[i][j] + 1 if a == b else max(table[i][j + 1], table[i + 1][j])
-    return table[-1][-1]
 
 
 def detections(

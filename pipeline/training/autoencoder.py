@@ -34,12 +34,13 @@ from ...models.losses import autoencoder_loss
 from ...models.registry import MODEL_KINDS
 from ...sources.audio.audio_file import read_audio
 from ...sources.audio.front_end import AudioFrontEndConfig, features_to_steps
-from ...sources.audio.mfcc import MfccConfig, StreamingMfcc
+from ...sources.audio.mfcc import MfccConfig
 from ...sources.images.mnist import mnist_split
 from ...sources.labelled_clips import list_labelled_clips, split_by_take
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder, rate_encode
 from ..decisions import DecisionConfig
 from ..streaming_model import reconstruction_error
+from .audio import clip_features, feature_statistics
 from .loop import progress_interval_s, train_epoch
 
 AUTOENCODER_LABELS = ["score", "anomaly"]  # class 0: a periodic score record, class 1: an anomaly detection
@@ -95,13 +96,11 @@ def clip_steps(
     samples: np.ndarray, front_end: AudioFrontEndConfig, encoder: SpikeEncoder, pad_s: float = 0.3
 ) -> torch.Tensor:
     """One clip with ``pad_s`` of silence on both sides → spike steps ``[T, 1, C, F]`` (streaming MFCC)."""
-    rate = front_end.mfcc.sample_rate_hz
-    silence = np.zeros(int(pad_s * rate), np.float32)
-    mfcc = StreamingMfcc(front_end.mfcc)
-    padded = np.concatenate([silence, samples, silence])
-    features = np.concatenate([mfcc.push(padded), mfcc.flush()])
+    silence = np.zeros(int(pad_s * front_end.mfcc.sample_rate_hz), np.float32)
     encoder.reset()
-    return features_to_steps(features, front_end, encoder)
+    return features_to_steps(
+        clip_features(np.concatenate([silence, samples, silence]), front_end.mfcc), front_end, encoder
+    )
 
 
 def audio_windows(clips: list[torch.Tensor], window_steps: int, rng: np.random.Generator) -> list[torch.Tensor]:
@@ -217,11 +216,10 @@ def train_autoencoder(data: str, out_dir: str | Path, settings: AutoencoderTrain
             read_audio(c.path, rate)
             for c in tqdm(train_clips, desc="reading clips", file=sys.stderr, mininterval=progress_interval_s())
         ]
-        mfcc_frames = np.concatenate([StreamingMfcc(settings.mfcc).push(a) for a in train_audio[:2000]])
+        mean, std = feature_statistics(train_audio[:2000], settings.mfcc)  # the classifier trainer's statistics
         front_end_config = AudioFrontEndConfig(
             mfcc=settings.mfcc, encoder=EncoderConfig(name="direct", steps_per_frame=1),
-            feature_mean=tuple(float(v) for v in mfcc_frames.mean(axis=0)),
-            feature_std=tuple(float(v) for v in mfcc_frames.std(axis=0) + 1e-3),
+            feature_mean=tuple(float(v) for v in mean), feature_std=tuple(float(v) for v in std),
         )  # fmt: skip
         encoder = SpikeEncoder(front_end_config.encoder, settings.mfcc.hop_ms / 1000.0, seed=settings.seed)
         train_steps = [clip_steps(a, front_end_config, encoder) for a in train_audio]

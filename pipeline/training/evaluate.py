@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ...models.checkpoint import LoadedModel
-from ...sources.audio.audio_file import read_audio
+from ...sources.audio.audio_file import read_audio, samples_chunk
 from ...sources.chunk import Chunk
 from ...sources.events.chunking import RecordingChunks
 from ...sources.events.formats.dispatch import EVENT_EXTENSIONS
@@ -83,7 +83,17 @@ def samples_chunks(
     block = max(1, int(sample_rate_hz * block_ms / 1000))
     for start in range(0, padded.size, block):
         piece = padded[start : start + block]
-        yield Chunk(piece, start * 1_000_000 // sample_rate_hz, (start + piece.size) * 1_000_000 // sample_rate_hz)
+        yield samples_chunk(piece, start, sample_rate_hz)
+
+
+def longest_common_subsequence(first: list[str], second: list[str]) -> int:
+    """Length of the longest common subsequence of two label lists: how much of an expected word or
+    gesture sequence a stream's detections read back in order."""
+    table = [[0] * (len(second) + 1) for _ in range(len(first) + 1)]
+    for i, a in enumerate(first):
+        for j, b in enumerate(second):
+            table[i + 1][j + 1] = table[i][j] + 1 if a == b else max(table[i][j + 1], table[i + 1][j])
+    return table[-1][-1]
 
 
 def stream_clip(
