@@ -156,6 +156,67 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="more labelled clips, all used for training (audio; repeatable)",
     )
+    train.add_argument(
+        "--validation",
+        metavar="DIR",
+        help="held-back labelled clips by other speakers (audio): each epoch is scored on them and the best "
+        "is saved (default: FSDD takes 0-4, else a tenth of the speakers)",
+    )
+    train.add_argument(
+        "--keep",
+        choices=["best", "last"],
+        default="best",
+        help="with --validation: save the epoch that scores best on it (model selection) or the last one "
+        "(cross-validation, where the held-back fold is the test)",
+    )
+    train.add_argument(
+        "--unknown",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="clips of other words, all one 'unknown' class the model reports instead of forcing a label "
+        "(audio; repeatable)",
+    )
+    train.add_argument(
+        "--noise",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="real background recordings laid under the words and used as background-only examples "
+        "(audio; repeatable), e.g. ../shared/data/speech_commands/_background_noise_",
+    )
+    train.add_argument(
+        "--trim-db",
+        type=number(1, 90),
+        metavar="DB",
+        help="cut each clip to its word: from the first to the last 20 ms frame within DB of the loudest "
+        "(audio; for one-second recordings such as Speech Commands; default off)",
+    )
+    train.add_argument(
+        "--crop-ms",
+        type=number(100, 60_000),
+        metavar="MS",
+        help="each example is a random stretch this long of a longer clip (audio; for sound events such as "
+        "five-second ESC-10 recordings; default whole clips)",
+    )
+    train.add_argument(
+        "--mfcc",
+        metavar="NAME=VALUE,...",
+        help="MFCC front end fields, e.g. sample_rate_hz=16000,n_fft=512,hop_ms=20,n_mfcc=30 "
+        "(audio; default 8 kHz, 256-sample FFT, 10 ms hop, 40 mels, 20 coefficients)",
+    )
+    train.add_argument(
+        "--batch-size", type=number(1, 4096, integer=True), help="examples per optimiser step (audio; default 64)"
+    )
+    train.add_argument(
+        "--threads", type=number(1, 64, integer=True), help="CPU threads for training (audio; default 2)"
+    )
+    train.add_argument(
+        "--canvas-ms",
+        type=number(200, 10_000),
+        metavar="MS",
+        help="length of each training example: the word, its lead and at least 450 ms after it (audio; default 1300)",
+    )
     train.add_argument("--channels", help="conv channels per block, e.g. 24,32,48 (audio)")
     train.add_argument(
         "--speed-range",

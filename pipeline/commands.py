@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -231,17 +230,6 @@ def command_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def comma_separated(option: str, text: str, convert, count: int, expected: str) -> tuple:
-    """``"a,b,c"`` → ``count`` values of ``convert``; otherwise a :class:`UsageError` naming the option."""
-    try:
-        values = tuple(convert(value) for value in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != count:
-        raise UsageError(f"{option} {text!r}: expected {expected}")
-    return values
-
-
 def checkpoint_out(out: Path | None, default_name: str) -> Path:
     """``--out`` or ``out/checkpoints/NAME``; refuses the shipped checkpoints' folder and existing files."""
     from ..models.checkpoint import CHECKPOINT_DIR
@@ -306,64 +294,18 @@ def command_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
-    from .training.audio import AudioTrainingSettings, train_audio
+    from .training.audio import train_audio
+    from .training.audio_options import audio_training_settings
 
-    if not args.data:
-        raise UsageError("train audio needs --data DIR (a folder of labelled clips, e.g. ../shared/data/fsdd)")
-    settings = AudioTrainingSettings(seed=args.seed, encoder=args.encoder)
-    if args.epochs:
-        settings.epochs = args.epochs
-    if args.learning_rate:
-        settings.learning_rate = args.learning_rate
-    settings.init_from = args.init_from
-    settings.extra_data = tuple(args.extra_data)
-    if args.speed_range:
-        low, high = comma_separated("--speed-range", args.speed_range, float, 2, "two numbers MIN,MAX such as 0.8,1.25")
-        if not 0.0 < low <= high <= 4.0:
-            raise UsageError(f"--speed-range {args.speed_range!r}: expected 0 < MIN <= MAX <= 4")
-        settings.canvas = replace(settings.canvas, speed_range=(low, high))
-    if args.equaliser_db is not None:
-        if not 0.0 <= args.equaliser_db <= 24.0:
-            raise UsageError(f"--equaliser-db {args.equaliser_db}: expected a gain bound in dB between 0 and 24")
-        settings.canvas = replace(settings.canvas, equaliser_max_db=args.equaliser_db)
-    if args.reverb_probability is not None:
-        if not 0.0 <= args.reverb_probability <= 1.0:
-            raise UsageError(f"--reverb-probability {args.reverb_probability}: expected a probability between 0 and 1")
-        settings.canvas = replace(settings.canvas, reverb_probability=args.reverb_probability)
-    if args.nonspeech_background is not None:
-        if not 0.0 <= args.nonspeech_background < 1.0:
-            raise UsageError(f"--nonspeech-background {args.nonspeech_background}: expected a share in [0, 1)")
-        share = args.nonspeech_background
-        settings.canvas = replace(settings.canvas, background_only_probability=share, nonspeech_background=True)
-    if args.gain_range:
-        low, high = comma_separated("--gain-range", args.gain_range, float, 2, "two gains in dB MIN,MAX such as -35,20")
-        if not -80.0 <= low <= high <= 40.0:
-            raise UsageError(f"--gain-range {args.gain_range!r}: expected -80 <= MIN <= MAX <= 40 dB")
-        settings.canvas = replace(settings.canvas, gain_db_range=(low, high))
-    if args.dc_cutoff_hz is not None:
-        if not 1.0 <= args.dc_cutoff_hz <= 200.0:
-            raise UsageError(f"--dc-cutoff-hz {args.dc_cutoff_hz}: expected a cut-off between 1 and 200 Hz, e.g. 30")
-        settings.dc_cutoff_hz = args.dc_cutoff_hz
-    if args.decide_fraction is not None:
-        timing = settings.canvas.timing
-        if not timing.early_fraction <= args.decide_fraction <= 1.0:
-            raise UsageError(
-                f"--decide-fraction {args.decide_fraction}: expected a fraction of the clip between "
-                f"{timing.early_fraction} (where its background targets end) and 1"
-            )
-        settings.canvas = replace(settings.canvas, timing=replace(timing, decide_fraction=args.decide_fraction))
-    if args.channels:
-        expected = f"{len(settings.kernel_t)} integers, one per conv block, such as 24,32,48"
-        settings.channels = comma_separated("--channels", args.channels, int, len(settings.kernel_t), expected)
-        if not all(0 < channels <= 1024 for channels in settings.channels):
-            raise UsageError(f"--channels {args.channels!r}: expected {expected}, each in 1..1024")
+    settings = audio_training_settings(args)
     out = checkpoint_out(args.out, DEFAULT_AUDIO_MODEL)
     try:
         training = train_audio(args.data, out, settings)
     except ValueError as error:
         raise UsageError(str(error)) from error
     print(
-        f"checkpoint written to {out} (held-out clip accuracy {training['history'][-1]['held_out_clip_accuracy']:.4f})",
+        f"checkpoint written to {out} (held-out clip accuracy "
+        f"{training['history'][training['selected_epoch'] - 1]['held_out_clip_accuracy']:.4f})",
         file=sys.stderr,
     )
     return 0

@@ -21,6 +21,7 @@ from ..sources.audio.front_end import AudioFrontEnd, AudioFrontEndConfig
 from ..sources.chunk import Chunk
 from ..sources.events.front_end.framing import EventFrontEndConfig
 from ..sources.events.front_end.streaming import EventFrontEnd
+from ..sources.step_targets import UNKNOWN_LABEL
 from .decisions import DecisionConfig, StreamDecision, make_decision
 from .detection import Detection
 
@@ -158,7 +159,7 @@ class PairedStreamingModel:
     reached the calibrated threshold — is reported as ``"unknown"`` (a word it was never trained on,
     a sound that is not speech). Same ``process`` / ``finish`` face as :class:`StreamingModel`."""
 
-    UNKNOWN = "unknown"
+    UNKNOWN = UNKNOWN_LABEL
 
     def __init__(self, classifier: StreamingModel, autoencoder: StreamingModel) -> None:
         self.classifier, self.autoencoder = classifier, autoencoder

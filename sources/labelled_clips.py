@@ -4,7 +4,12 @@ Two layouts are understood:
 
 * **file-name labels** as in the Free Spoken Digit Dataset: ``{label}_{speaker}_{take}.wav``
   (e.g. ``7_jackson_32.wav``); the official FSDD split puts takes 0–4 in the test set;
-* **one sub-folder per label**: ``DIR/<label>/*.wav`` (any file names).
+* **one sub-folder per label**: ``DIR/<label>/*.wav`` (any file names). The speaker is read from
+  Speech Commands names ``<speaker>_nohash_<n>`` or FSDD names; otherwise each file is its own speaker.
+
+A take that is not a number (``7_ana_kitchen.wav``) is kept as text; only numbered takes 0–4 of
+FSDD-named files count as the official test split. Held-back sets are chosen **by speaker**
+(:func:`split_by_speaker`), never by clip, so a model is measured on voices it never heard.
 
 Which files count is a list of extensions: audio (the default) or event recordings.
 """
@@ -12,12 +17,14 @@ Which files count is a list of extensions: audio (the default) or event recordin
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .audio.audio_file import AUDIO_EXTENSIONS
 
-FSDD_NAME = re.compile(r"^(?P<label>[^_]+)_(?P<speaker>[^_]+)_(?P<take>\d+)$")
+FSDD_NAME = re.compile(r"^(?P<label>[^_]+)_(?P<speaker>[^_]+)_(?P<take>[^_]+)$")
+SPEECH_COMMANDS_NAME = re.compile(r"^(?P<speaker>.+)_nohash_(?P<take>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,11 @@ class LabelledClip:
     path: Path
     label: str
     speaker: str | None = None
-    take: int | None = None
+    take: int | str | None = None  # an int when the name's take is a number
+
+
+def _take(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
 
 
 def list_labelled_clips(
@@ -48,13 +59,14 @@ def list_labelled_clips(
     for path in audio:
         match = FSDD_NAME.match(path.stem)
         if path.parent != folder:
-            clips.append(
-                LabelledClip(
-                    path, path.parent.name, match["speaker"] if match else None, int(match["take"]) if match else None
-                )
-            )
+            commands = SPEECH_COMMANDS_NAME.match(path.stem)
+            if commands:  # Speech Commands: the speaker, and a repetition count that is no FSDD take
+                clips.append(LabelledClip(path, path.parent.name, commands["speaker"]))
+            else:
+                speaker, take = (match["speaker"], _take(match["take"])) if match else (None, None)
+                clips.append(LabelledClip(path, path.parent.name, speaker, take))
         elif match:
-            clips.append(LabelledClip(path, match["label"], match["speaker"], int(match["take"])))
+            clips.append(LabelledClip(path, match["label"], match["speaker"], _take(match["take"])))
         else:
             unlabelled.append(path.name)
     if unlabelled:
@@ -70,9 +82,32 @@ def split_by_take(
 ) -> tuple[list[LabelledClip], list[LabelledClip]]:
     """Official FSDD split: takes in ``test_takes`` are the test set, the rest train.
     Clips without a take number go to the training set."""
-    test = [clip for clip in clips if clip.take is not None and clip.take in test_takes]
-    train = [clip for clip in clips if clip.take is None or clip.take not in test_takes]
+    test = [clip for clip in clips if isinstance(clip.take, int) and clip.take in test_takes]
+    train = [clip for clip in clips if not (isinstance(clip.take, int) and clip.take in test_takes)]
     return train, test
+
+
+def speaker_of(clip: LabelledClip) -> str:
+    """The clip's speaker, or its file name when the layout names none (each file its own speaker)."""
+    return clip.speaker if clip.speaker is not None else clip.path.stem
+
+
+def split_by_speaker(
+    clips: list[LabelledClip], held_fraction: float = 0.1
+) -> tuple[list[LabelledClip], list[LabelledClip]]:
+    """Hold back about ``held_fraction`` of the *speakers* (all their clips), chosen by a stable hash of
+    the speaker's name as Speech Commands does, so the choice does not change when files are added.
+    Returns ``(train, held)``; ``held`` is never empty when there are two speakers or more."""
+    if not 0.0 < held_fraction < 1.0:
+        raise ValueError(f"held_fraction {held_fraction}: expected a fraction between 0 and 1")
+    buckets = {speaker_of(clip): zlib.crc32(speaker_of(clip).encode()) % 10_000 for clip in clips}
+    held_speakers = {speaker for speaker, bucket in buckets.items() if bucket < held_fraction * 10_000}
+    if not held_speakers and len(buckets) > 1:  # few speakers: hold back the lowest bucket
+        held_speakers = {min(buckets, key=buckets.get)}
+    if len(held_speakers) == len(buckets):
+        held_speakers.discard(max(buckets, key=buckets.get))
+    held = [clip for clip in clips if speaker_of(clip) in held_speakers]
+    return [clip for clip in clips if speaker_of(clip) not in held_speakers], held
 
 
 def sorted_labels(clips: list[LabelledClip]) -> list[str]:

@@ -23,6 +23,7 @@ import numpy as np
 
 IGNORE_TARGET = -1
 BACKGROUND_LABEL = "background"  # the name of class 0 in every classifier's label list
+UNKNOWN_LABEL = "unknown"  # the class of other words a keyword model reports instead of forcing a keyword
 BACKGROUND_INDEX = 0
 
 

@@ -13,6 +13,13 @@ background has come back in the window mean; its last part is the readout decayi
 which training leaves unconstrained (see :mod:`spikestream.sources.step_targets`: targets are
 ignored from ``hold_ms`` to ``release_ms`` after the word), so audio checkpoints drop it. A segment
 still open when the stream ends has no such tail, so all of it is evidence.
+
+**Early commit** (``commit_score``): waiting for the background to come back costs the time the
+readout takes to fall after the word (about 400 ms). With ``commit_score`` set, once a segment is
+``commit_min_ms`` old and one class holds at least ``commit_score`` of both the segment's mean
+probability and the current window's, the detection is emitted at once; the rest of that segment
+is spent (no second detection) until the background returns. Segments that never become that
+decisive are decided as before, when they close.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ class SegmentDecision(StreamDecision):
     def reset(self) -> None:
         super().reset()
         self._segment: list[np.ndarray] = []  # per-step probabilities of the open segment
+        self._spent = False  # the open segment was already decided early (commit_score)
 
     def _step(self, step_probabilities: np.ndarray, mean: np.ndarray, now_us: int) -> Decision | None:
         if self._active_since_us is None:
@@ -38,10 +46,25 @@ class SegmentDecision(StreamDecision):
         self._segment.append(step_probabilities)
         timed_out = now_us - self._active_since_us >= self.config.max_active_ms * 1000
         if mean[0] < self.config.off_threshold and not timed_out:
+            return None if self._spent else self._commit_early(mean, now_us)
+        if self._spent:  # decided early: the segment ends without a second detection
+            self._active_since_us, self._segment, self._spent = None, [], False
             return None
         steps = len(self._segment)
         last = max(1, steps - int((1.0 - self.config.evidence_end_fraction) * steps + 1e-9))
         return self._decide(last, now_us)
+
+    def _commit_early(self, mean: np.ndarray, now_us: int) -> Decision | None:
+        """The detection of the open segment as soon as it is decisive (``commit_score``), else ``None``."""
+        commit = self.config.commit_score
+        if commit is None or now_us - self._active_since_us < self.config.commit_min_ms * 1000:
+            return None
+        segment_mean = np.mean(self._segment, axis=0)
+        best = int(np.argmax(segment_mean[1:])) + 1
+        if segment_mean[best] < commit or mean[best] < commit:
+            return None
+        self._spent, self._last_fired_us = True, now_us
+        return Decision(best, float(segment_mean[best]), now_us)
 
     def _decide(self, evidence_end_step: int, now_us: int) -> Decision | None:
         """Close the open segment, deciding on its steps ``[start fraction, evidence_end_step)``."""
@@ -58,7 +81,7 @@ class SegmentDecision(StreamDecision):
 
     def close(self) -> list[Decision]:
         """The stream ended inside a segment (a word at the very end of a file): decide on all of it."""
-        if self._active_since_us is None or not self._segment:
+        if self._active_since_us is None or not self._segment or self._spent:
             return []
         decision = self._decide(len(self._segment), self.now_us)
         return [decision] if decision is not None else []

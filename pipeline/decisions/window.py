@@ -37,6 +37,8 @@ class DecisionConfig:
     evidence_start_fraction: float = 0.0
     evidence_end_fraction: float = 1.0
     score_threshold: float | None = None
+    commit_score: float | None = None  # segment: decide as soon as the evidence is this decisive (see segment.py)
+    commit_min_ms: float = 150.0
     rearm_ratio: float = 0.8
     emit_scores: bool = False
 
@@ -62,6 +64,10 @@ class DecisionConfig:
             )
         if self.score_threshold is not None and not self.score_threshold > 0:
             raise ValueError(f"score_threshold must be > 0 (a reconstruction error), got {self.score_threshold}")
+        if self.commit_score is not None and not 0.0 < self.commit_score <= 1.0:
+            raise ValueError(f"commit_score must be in (0, 1] or None, got {self.commit_score}")
+        if self.commit_min_ms < 0:
+            raise ValueError(f"commit_min_ms must be >= 0 ms, got {self.commit_min_ms}")
         if not 0.0 < self.rearm_ratio <= 1.0:
             raise ValueError(f"rearm_ratio must be in (0, 1], got {self.rearm_ratio}")
         if self.mode == "anomaly" and self.score_threshold is None:

@@ -1,14 +1,22 @@
 """Training runner for streaming audio classifiers (``spikestream train audio``).
 
-Data: a folder of labelled clips (FSDD file names or one sub-folder per label). With FSDD-style
-takes, takes 0–4 are held back (official test split) and never used for training or for the
-normalisation statistics. Every epoch draws new augmented canvases (see
+Data: a folder of labelled clips (FSDD file names or one sub-folder per label). What is held back
+for the per-epoch figure is, in this order: ``validation_data`` when given (then the epoch that
+scores best on it is the one saved); FSDD takes 0–4 when the names carry them (the official test
+split); else about a tenth of the *speakers* (never a tenth of the clips). Held-back clips are never
+used for training or for the normalisation statistics.
+
+``unknown_data`` folders teach an ``unknown`` class (any other word: reported as such, never forced
+onto a keyword); their clips are repeated to about the mean count of a keyword, and a tenth of their
+speakers is held back with the rest. ``noise_data`` folders are real background recordings laid under
+the words and used as background-only canvases. Every epoch draws new augmented canvases (see
 :mod:`spikestream.sources.audio.training_examples`) and trains the Norse conv SNN with
 backpropagation through time (SuperSpike surrogate gradient) on per-step targets.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import time
@@ -21,13 +29,21 @@ from tqdm import tqdm
 
 from ...models.checkpoint import load_checkpoint, save_checkpoint
 from ...models.conv_snn import ConvSNNClassifier, ConvSNNConfig
-from ...sources.audio.audio_file import read_audio
+from ...sources.audio.audio_file import AUDIO_EXTENSIONS, read_audio
+from ...sources.audio.augment import trim_silence
 from ...sources.audio.front_end import AudioFrontEndConfig, features_to_steps, remove_dc
 from ...sources.audio.mfcc import MfccConfig, StreamingMfcc
 from ...sources.audio.training_examples import CanvasConfig, make_example
-from ...sources.labelled_clips import list_labelled_clips, sorted_labels, split_by_take
+from ...sources.labelled_clips import (
+    LabelledClip,
+    list_labelled_clips,
+    sorted_labels,
+    speaker_of,
+    split_by_speaker,
+    split_by_take,
+)
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder
-from ...sources.step_targets import BACKGROUND_LABEL
+from ...sources.step_targets import BACKGROUND_LABEL, UNKNOWN_LABEL
 from ..decisions import DecisionConfig
 from .loop import classification_loss, held_out_accuracy, train_epoch
 
@@ -68,6 +84,79 @@ class AudioTrainingSettings:
     init_from: str | None = None  # continue training a checkpoint (its front end and weights)
     extra_data: tuple[str, ...] = ()  # folders whose clips all train (e.g. extra speakers); none held back
     dc_cutoff_hz: float | None = None  # DC blocker ahead of the MFCC (None: off, or as --init-from has it)
+    validation_data: str | None = None  # held-back folder (other speakers), scored every epoch
+    keep: str = "best"  # with validation_data: save the best epoch on it ("best") or the last ("last")
+    unknown_data: tuple[str, ...] = ()  # folders of other words: one "unknown" class
+    noise_data: tuple[str, ...] = ()  # folders of real background recordings
+    trim_db: float | None = None  # cut each clip to its word (frames within this many dB of the loudest)
+    crop_ms: float | None = None  # each example: a random stretch this long of a longer clip (sound events)
+
+
+def training_split(settings: AudioTrainingSettings, data_dir: str | Path) -> tuple[list, list, list[str]]:
+    """``(train clips, held-back clips, labels)``; labels start with background, ``unknown`` among them
+    when ``unknown_data`` is given. See the module docstring for what is held back."""
+    clips = list_labelled_clips(data_dir)
+    if settings.validation_data:
+        train_clips, held_clips = clips, list_labelled_clips(settings.validation_data)
+        strange = sorted(set(sorted_labels(held_clips)) - set(sorted_labels(clips)))
+        if strange:
+            raise ValueError(f"--validation {settings.validation_data}: labels {strange} are not in {data_dir}")
+    else:
+        train_clips, held_clips = split_by_take(clips)
+        if not held_clips:
+            train_clips, held_clips = split_by_speaker(clips)
+    labels = [BACKGROUND_LABEL] + sorted_labels(clips)
+    if settings.unknown_data:
+        if UNKNOWN_LABEL in labels:
+            raise ValueError(f"{data_dir}: a label is already called {UNKNOWN_LABEL!r}; drop --unknown or rename it")
+        unknown = [
+            replace(clip, label=UNKNOWN_LABEL)
+            for folder in settings.unknown_data
+            for clip in list_labelled_clips(folder)
+        ]
+        unknown_train, unknown_held = split_by_speaker(unknown)
+        if settings.validation_data:  # other words by a validation speaker: held back, never trained on
+            voices = {speaker_of(clip) for clip in held_clips}
+            unknown_held += [clip for clip in unknown_train if speaker_of(clip) in voices]
+            unknown_train = [clip for clip in unknown_train if speaker_of(clip) not in voices]
+        repeats = max(1, round(len(train_clips) / (len(labels) - 1) / max(1, len(unknown_train))))
+        train_clips = train_clips + unknown_train * repeats
+        held_clips = held_clips + unknown_held
+        labels = [BACKGROUND_LABEL] + sorted(labels[1:] + [UNKNOWN_LABEL])
+    return train_clips, held_clips, labels
+
+
+def read_clips(clips: list[LabelledClip], rate_hz: int, trim_db: float | None, desc: str) -> list[np.ndarray]:
+    """Each clip's samples at ``rate_hz`` (read once per distinct file), cut to the word with ``trim_db``."""
+    cache: dict[Path, np.ndarray] = {}
+    for clip in tqdm(clips, desc=desc, file=sys.stderr):
+        if clip.path not in cache:
+            samples = read_audio(clip.path, rate_hz)
+            cache[clip.path] = samples if trim_db is None else trim_silence(samples, rate_hz, trim_db)
+    return [cache[clip.path] for clip in clips]
+
+
+def crop(samples: np.ndarray, crop_ms: float | None, rate_hz: int, rng: np.random.Generator) -> np.ndarray:
+    """A random ``crop_ms`` stretch of ``samples`` when longer (no draw otherwise): five-second sound
+    recordings train on short canvases, whose backward pass costs far less than a whole clip's."""
+    length = int(crop_ms * rate_hz / 1000.0) if crop_ms else samples.size
+    if samples.size <= length:
+        return samples
+    start = int(rng.integers(0, samples.size - length + 1))
+    return samples[start : start + length]
+
+
+def noise_recordings(folders: tuple[str, ...], rate_hz: int) -> list[np.ndarray] | None:
+    """Every audio file under ``folders`` at ``rate_hz`` (``None`` without folders)."""
+    if not folders:
+        return None
+    paths = []
+    for folder in folders:
+        found = sorted(path for path in Path(folder).rglob("*") if path.suffix.lower() in AUDIO_EXTENSIONS)
+        if not found:
+            raise ValueError(f"--noise {folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found")
+        paths += found
+    return [read_audio(path, rate_hz) for path in paths]
 
 
 def clip_features(samples: np.ndarray, mfcc_config: MfccConfig) -> np.ndarray:
@@ -100,11 +189,7 @@ def train_audio(
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    clips = list_labelled_clips(data_dir)
-    train_clips, held_clips = split_by_take(clips)
-    if not held_clips:  # no take numbers: hold back every 10th clip
-        held_clips, train_clips = train_clips[::10], [c for i, c in enumerate(train_clips) if i % 10]
-    labels = [BACKGROUND_LABEL] + sorted_labels(clips)
+    train_clips, held_clips, labels = training_split(settings, data_dir)
     extra_clip_count = 0
     for folder in settings.extra_data:
         extra = list_labelled_clips(folder)
@@ -125,17 +210,17 @@ def train_audio(
         f"{len(held_clips)} held back, labels {labels[1:]}",
         file=sys.stderr,
     )
-    train_audio_clips = [
-        read_audio(clip.path, rate) for clip in tqdm(train_clips, desc="reading clips", file=sys.stderr)
-    ]
-    held_audio_clips = [read_audio(clip.path, rate) for clip in held_clips]
+    train_audio_clips = read_clips(train_clips, rate, settings.trim_db, "reading clips")
+    held_audio_clips = read_clips(held_clips, rate, settings.trim_db, "reading held-back clips")
+    noise_bank = noise_recordings(settings.noise_data, rate)
     if initial is not None:
         front_end = AudioFrontEndConfig.from_dict(initial.config["front_end"])
         if settings.dc_cutoff_hz is not None:  # the fine-tune learns the blocked features; statistics kept
             front_end = replace(front_end, dc_cutoff_hz=settings.dc_cutoff_hz)
     else:
         no_dc = AudioFrontEndConfig(mfcc=settings.mfcc, dc_cutoff_hz=settings.dc_cutoff_hz)
-        mean, std = feature_statistics([remove_dc(clip, no_dc) for clip in train_audio_clips], settings.mfcc)
+        distinct = list({id(clip): clip for clip in train_audio_clips}.values())  # repeated unknown clips once
+        mean, std = feature_statistics([remove_dc(clip, no_dc) for clip in distinct], settings.mfcc)
         front_end = AudioFrontEndConfig(
             mfcc=settings.mfcc,
             encoder=EncoderConfig(
@@ -164,7 +249,15 @@ def train_audio(
         model = initial.model
     held_rng = np.random.default_rng(10_000 + settings.seed)
     held_examples = [
-        make_example(a, index[c.label], rate, settings.mfcc.hop_length, settings.canvas, held_rng)
+        make_example(
+            crop(a, settings.crop_ms, rate, held_rng),
+            index[c.label],
+            rate,
+            settings.mfcc.hop_length,
+            settings.canvas,
+            held_rng,
+            noise_bank,
+        )
         for a, c in zip(held_audio_clips, held_clips)
     ]
     held_batches = [
@@ -176,6 +269,7 @@ def train_audio(
         optimiser, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch
     )
     history = []
+    best_accuracy, best_epoch, best_weights = -1.0, 0, None
     started = time.time()
     for epoch in range(settings.epochs):
         order = rng.permutation(len(train_clips))
@@ -188,11 +282,17 @@ def train_audio(
                     clip = (
                         None
                         if rng.random() < settings.canvas.background_only_probability
-                        else train_audio_clips[member]
+                        else crop(train_audio_clips[member], settings.crop_ms, rate, rng)
                     )
                     examples.append(
                         make_example(
-                            clip, index[train_clips[member].label], rate, settings.mfcc.hop_length, settings.canvas, rng
+                            clip,
+                            index[train_clips[member].label],
+                            rate,
+                            settings.mfcc.hop_length,
+                            settings.canvas,
+                            rng,
+                            noise_bank,
                         )
                     )
                 yield build_batch(examples, front_end, encoder)
@@ -209,6 +309,13 @@ def train_audio(
         accuracy = held_out_accuracy(model, held_batches)
         history.append({"epoch": epoch + 1, "loss": loss, "held_out_clip_accuracy": accuracy})
         print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out clip accuracy {accuracy:.4f}", file=sys.stderr)
+        if (
+            settings.validation_data and settings.keep == "best" and accuracy > best_accuracy
+        ):  # select on validation speakers only
+            best_accuracy, best_epoch, best_weights = accuracy, epoch + 1, copy.deepcopy(model.state_dict())
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+        print(f"kept epoch {best_epoch} (best validation clip accuracy {best_accuracy:.4f})", file=sys.stderr)
     config = {
         "name": name or Path(out_dir).name,
         "task": "audio-classifier",
@@ -224,6 +331,7 @@ def train_audio(
             "held_out_files": sorted(str(clip.path) for clip in held_clips),
             "settings": json.loads(json.dumps(asdict(settings))),
             "history": history,
+            "selected_epoch": best_epoch or settings.epochs,
             "seconds": round(time.time() - started, 1),
             "command": "spikestream " + " ".join(sys.argv[1:]) if sys.argv and "spikestream" in sys.argv[0] else None,
         },

@@ -17,7 +17,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from ...sources.chunk import Chunk
 from ...sources.events.chunking import RecordingChunks
 from ...sources.events.formats.dispatch import EVENT_EXTENSIONS
 from ...sources.labelled_clips import LabelledClip, list_labelled_clips, split_by_take
+from ...sources.step_targets import UNKNOWN_LABEL
 from ..inputs import AUDIO_BLOCK_MS, model_sensor, open_event_recording, sample_rate_hz
 from ..runtime import RunReport, run_stream
 from ..streaming_model import StreamingModel, make_streaming_model
@@ -170,13 +171,15 @@ def evaluate_folder(
     extensions = None if loaded.front_end_kind == "audio" else EVENT_EXTENSIONS
     clips = evaluation_clips(data_dir, split, extensions)
     unknown = sorted({clip.label for clip in clips} - set(loaded.labels[1:]))
-    if unknown:
+    about: dict = {"data": str(data_dir), "padded": pad}
+    if unknown and UNKNOWN_LABEL in loaded.labels:  # other words: right when rejected (unknown or nothing)
+        clips = [replace(clip, label=UNKNOWN_LABEL) if clip.label in unknown else clip for clip in clips]
+        about["labels_counted_as_unknown"] = unknown
+    elif unknown:
         raise ValueError(
             f"{data_dir}: labels {unknown} are not among model {loaded.name!r}'s labels {loaded.labels[1:]}"
         )
-    return evaluate_inputs(
-        loaded, labelled_inputs(loaded, clips, pad), loaded.labels[1:], out_dir, {"data": str(data_dir), "padded": pad}
-    )
+    return evaluate_inputs(loaded, labelled_inputs(loaded, clips, pad), loaded.labels[1:], out_dir, about)
 
 
 def evaluate_audio(
@@ -184,6 +187,11 @@ def evaluate_audio(
 ) -> dict:
     """Stream labelled audio clips (padded with silence unless ``pad=False``) and score them."""
     return evaluate_inputs(loaded, labelled_inputs(loaded, clips, pad), loaded.labels[1:], out_dir)
+
+
+def is_correct(result: ClipResult) -> bool:
+    """Right label, or an other word (truth ``unknown``) rejected: reported as unknown or not at all."""
+    return result.truth == result.predicted or (result.truth == UNKNOWN_LABEL and result.predicted == NO_DETECTION)
 
 
 def summarise(results: list[ClipResult], labels: list[str]) -> dict:
@@ -194,7 +202,7 @@ def summarise(results: list[ClipResult], labels: list[str]) -> dict:
             confusion[
                 labels.index(result.truth), columns.index(result.predicted) if result.predicted in columns else -1
             ] += 1
-    correct = sum(result.truth == result.predicted for result in results)
+    correct = sum(is_correct(result) for result in results)
     detections_per_clip = Counter(result.detections for result in results)
     return {
         "clips": len(results),
@@ -203,7 +211,10 @@ def summarise(results: list[ClipResult], labels: list[str]) -> dict:
         "clips_with_more_than_one_detection": sum(result.detections > 1 for result in results),
         "detections_per_clip": {str(k): v for k, v in sorted(detections_per_clip.items())},
         "per_class_recall": {
-            label: float(confusion[i, i] / max(confusion[i].sum(), 1)) for i, label in enumerate(labels)
+            label: float(
+                (confusion[i, i] + (confusion[i, -1] if label == UNKNOWN_LABEL else 0)) / max(confusion[i].sum(), 1)
+            )
+            for i, label in enumerate(labels)
         },
         "confusion": {"rows_truth": labels, "columns_predicted": columns, "counts": confusion.tolist()},
     }

@@ -35,6 +35,35 @@ def background_noise(sample_count: int, sample_rate_hz: int, rng: np.random.Gene
     return coloured_noise(sample_count, float(kind), rng)
 
 
+def noise_excerpt(bank: list[np.ndarray], sample_count: int, rng: np.random.Generator) -> np.ndarray:
+    """A random stretch of one of ``bank``'s real background recordings, looped if shorter, unit RMS ``[N]``."""
+    recording = bank[int(rng.integers(0, len(bank)))]
+    if recording.size < sample_count:
+        recording = np.tile(recording, -(-sample_count // max(1, recording.size)))
+    start = int(rng.integers(0, recording.size - sample_count + 1))
+    excerpt = recording[start : start + sample_count].astype(np.float32)
+    return (excerpt / rms(excerpt)).astype(np.float32)
+
+
+def trim_silence(
+    samples: np.ndarray, sample_rate_hz: int, floor_db: float = 30.0, margin_ms: float = 60.0
+) -> np.ndarray:
+    """The part of a clip from the first to the last 20 ms frame within ``floor_db`` of its loudest
+    frame, with ``margin_ms`` kept either side: a one-second Speech Commands recording cut to its word,
+    so that per-step targets line up with the word as they do for tightly cut FSDD clips. ``[M]``."""
+    frame = max(1, int(0.02 * sample_rate_hz))
+    count = samples.size // frame
+    if count < 2:
+        return samples.copy()
+    energy = np.mean(np.square(samples[: count * frame].reshape(count, frame), dtype=np.float64), axis=1)
+    level_db = 10.0 * np.log10(energy + 1e-12)
+    loud = np.flatnonzero(level_db >= level_db.max() - floor_db)
+    margin = int(margin_ms * sample_rate_hz / 1000.0)
+    start = max(0, loud[0] * frame - margin)
+    end = min(samples.size, (loud[-1] + 1) * frame + margin)
+    return samples[start:end].copy()
+
+
 def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)) + 1e-12))
 

@@ -16,6 +16,7 @@ from .augment import (
     background_noise,
     change_speed,
     equalise,
+    noise_excerpt,
     nonspeech_background,
     place_on_canvas,
     reverberate,
@@ -75,8 +76,14 @@ def make_example(
     hop_samples: int,
     config: CanvasConfig,
     rng: np.random.Generator,
+    noise_bank: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One augmented canvas ``[canvas_samples]`` float32 and its frame targets ``[1 + N // hop]``.
+
+    ``noise_bank``: real background recordings (e.g. Speech Commands' ``_background_noise_``); with
+    it, half the canvases lie on a random stretch of one of them instead of synthetic noise, and
+    background-only canvases are such a stretch at −55…−5 dBFS RMS (or, with
+    ``config.nonspeech_background``, half the time the wide non-speech set).
 
     ``clip=None`` makes a background-only example (all targets background): quiet noise, or with
     ``config.nonspeech_background`` any non-speech signal at any level. Augmentation: speed (tempo +
@@ -86,6 +93,12 @@ def make_example(
     canvas_samples = int(config.canvas_ms * sample_rate_hz / 1000.0)
     frame_count = 1 + canvas_samples // hop_samples
     noise = background_noise(canvas_samples, sample_rate_hz, rng)
+    if noise_bank and rng.random() < 0.5:  # no draws without a bank: earlier recipes replay exactly
+        noise = noise_excerpt(noise_bank, canvas_samples, rng)
+        if clip is None and not (config.nonspeech_background and rng.random() < 0.5):
+            level = 10.0 ** (rng.uniform(-55.0, -5.0) / 20.0)
+            canvas = np.clip(noise * level, -1.0, 1.0).astype(np.float32)
+            return canvas, np.full(frame_count, BACKGROUND_INDEX, dtype=np.int64)
     if clip is None and config.nonspeech_background:
         background_only = np.full(frame_count, BACKGROUND_INDEX, dtype=np.int64)
         return nonspeech_background(canvas_samples, sample_rate_hz, rng), background_only

@@ -120,3 +120,25 @@ def test_segment_mode_ignores_silence_and_weak_blips():
     decision = make_decision(config, n_classes=4, step_us=10_000)
     assert decision.update(logits_for([0] * 300)) == []
     assert decision.update(logits_for([0] * 10 + [1] + [0] * 10)) == []  # one step never opens a segment
+
+
+def test_segment_commits_early_when_the_evidence_is_decisive_and_only_once():
+    config = DecisionConfig(
+        mode="segment", window_steps=4, on_threshold=0.5, off_threshold=0.6, min_score=0.15, commit_score=0.8,
+        commit_min_ms=100.0,
+    )  # fmt: skip
+    decision = make_decision(config, n_classes=4, step_us=10_000)
+    fired = decision.update(logits_for([0] * 10 + [2] * 30 + [0] * 20))
+    assert [f.class_index for f in fired] == [2]  # one detection, not a second when the word ends
+    assert fired[0].time_us < 30 * 10_000  # long before the background returns (step ~44)
+    # an ambiguous word (classes 2 then 3) never becomes decisive: decided when it ends, as without commit
+    ambiguous = decision.update(logits_for([2, 3] * 10 + [0] * 20))
+    assert [f.class_index for f in ambiguous] == [2] or [f.class_index for f in ambiguous] == [3]
+    assert ambiguous[0].time_us > 80 * 10_000
+
+
+def test_a_committed_word_at_the_end_of_a_stream_is_not_reported_twice():
+    config = DecisionConfig(mode="segment", window_steps=4, on_threshold=0.5, commit_score=0.8, commit_min_ms=50.0)
+    decision = make_decision(config, n_classes=4, step_us=10_000)
+    assert len(decision.update(logits_for([0] * 5 + [1] * 20))) == 1
+    assert decision.close() == []

@@ -124,9 +124,13 @@ def test_augmentation_and_channel_options_out_of_range_are_clear_errors(tmp_path
     result = run_cli("train", "audio", "--data", str(fsdd_dir), "--equaliser-db", "-3", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "--equaliser-db -3.0" in result.stderr
     result = run_cli(
-        "train", "audio", "--data", str(fsdd_dir), "--decide-fraction", "0.2", "--out", str(tmp_path / "m")
+        "train", "audio", "--data", str(fsdd_dir), "--decide-fraction", "1.2", "--out", str(tmp_path / "m")
     )
-    assert result.returncode == 2 and "--decide-fraction 0.2" in result.stderr and "between 0.3" in result.stderr
+    assert result.returncode == 2 and "--decide-fraction 1.2" in result.stderr and "in [0, 1]" in result.stderr
+    for mfcc, message in (("rate=16000", "'rate' is not one of"), ("n_fft=big", "needs a int value"),
+                          ("n_mfcc=80", "n_mfcc must be in 1..n_mels=40")):  # fmt: skip
+        result = run_cli("train", "audio", "--data", str(fsdd_dir), "--mfcc", mfcc, "--out", str(tmp_path / "m"))
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
 def test_init_from_a_checkpoint_with_other_labels_is_a_clear_error(tmp_path, fsdd_dir):

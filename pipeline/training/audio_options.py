@@ -1,0 +1,108 @@
+"""``spikestream train audio`` options → :class:`AudioTrainingSettings`, each bad value a ``UsageError``
+that names the option and what was expected."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, replace
+
+from ...sources.audio.mfcc import MfccConfig
+from ..errors import UsageError
+from .audio import AudioTrainingSettings
+
+
+def comma_separated(option: str, text: str, convert, count: int, expected: str) -> tuple:
+    """``"a,b,c"`` → ``count`` values of ``convert``; otherwise a :class:`UsageError` naming the option."""
+    try:
+        values = tuple(convert(value) for value in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count:
+        raise UsageError(f"{option} {text!r}: expected {expected}")
+    return values
+
+
+def mfcc_settings(text: str) -> MfccConfig:
+    """``--mfcc sample_rate_hz=16000,n_fft=512,hop_ms=20,n_mfcc=30``: fields of the MFCC front end
+    (the others keep their defaults)."""
+    fields = {name: type(value) for name, value in asdict(MfccConfig()).items() if name != "fmax_hz"}
+    values = {}
+    for item in text.split(","):
+        name, _, value = (part.strip() for part in item.partition("="))
+        if name not in fields:
+            raise UsageError(f"--mfcc {text!r}: {name!r} is not one of {', '.join(fields)} (NAME=VALUE,...)")
+        try:
+            values[name] = fields[name](value)
+        except ValueError:
+            raise UsageError(f"--mfcc {text!r}: {item!r} needs a {fields[name].__name__} value") from None
+    try:
+        return MfccConfig(**values)
+    except ValueError as error:
+        raise UsageError(f"--mfcc {text!r}: {error}") from None
+
+
+def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
+    """The settings ``args`` (parsed ``train audio`` options) ask for."""
+    if not args.data:
+        raise UsageError("train audio needs --data DIR (a folder of labelled clips, e.g. ../shared/data/fsdd)")
+    settings = AudioTrainingSettings(seed=args.seed, encoder=args.encoder)
+    if args.epochs:
+        settings.epochs = args.epochs
+    if args.learning_rate:
+        settings.learning_rate = args.learning_rate
+    settings.init_from = args.init_from
+    settings.extra_data = tuple(args.extra_data)
+    settings.validation_data = args.validation
+    settings.keep = args.keep
+    settings.unknown_data = tuple(args.unknown)
+    settings.noise_data = tuple(args.noise)
+    settings.trim_db = args.trim_db
+    settings.crop_ms = args.crop_ms
+    if args.batch_size:
+        settings.batch_size = args.batch_size
+    if args.threads:
+        settings.threads = args.threads
+    if args.canvas_ms is not None:
+        settings.canvas = replace(settings.canvas, canvas_ms=args.canvas_ms)
+    if args.speed_range:
+        low, high = comma_separated("--speed-range", args.speed_range, float, 2, "two numbers MIN,MAX such as 0.8,1.25")
+        if not 0.0 < low <= high <= 4.0:
+            raise UsageError(f"--speed-range {args.speed_range!r}: expected 0 < MIN <= MAX <= 4")
+        settings.canvas = replace(settings.canvas, speed_range=(low, high))
+    if args.equaliser_db is not None:
+        if not 0.0 <= args.equaliser_db <= 24.0:
+            raise UsageError(f"--equaliser-db {args.equaliser_db}: expected a gain bound in dB between 0 and 24")
+        settings.canvas = replace(settings.canvas, equaliser_max_db=args.equaliser_db)
+    if args.reverb_probability is not None:
+        if not 0.0 <= args.reverb_probability <= 1.0:
+            raise UsageError(f"--reverb-probability {args.reverb_probability}: expected a probability between 0 and 1")
+        settings.canvas = replace(settings.canvas, reverb_probability=args.reverb_probability)
+    if args.nonspeech_background is not None:
+        if not 0.0 <= args.nonspeech_background < 1.0:
+            raise UsageError(f"--nonspeech-background {args.nonspeech_background}: expected a share in [0, 1)")
+        share = args.nonspeech_background
+        settings.canvas = replace(settings.canvas, background_only_probability=share, nonspeech_background=True)
+    if args.gain_range:
+        low, high = comma_separated("--gain-range", args.gain_range, float, 2, "two gains in dB MIN,MAX such as -35,20")
+        if not -80.0 <= low <= high <= 40.0:
+            raise UsageError(f"--gain-range {args.gain_range!r}: expected -80 <= MIN <= MAX <= 40 dB")
+        settings.canvas = replace(settings.canvas, gain_db_range=(low, high))
+    if args.dc_cutoff_hz is not None:
+        if not 1.0 <= args.dc_cutoff_hz <= 200.0:
+            raise UsageError(f"--dc-cutoff-hz {args.dc_cutoff_hz}: expected a cut-off between 1 and 200 Hz, e.g. 30")
+        settings.dc_cutoff_hz = args.dc_cutoff_hz
+    if args.decide_fraction is not None:
+        timing = settings.canvas.timing
+        if not 0.0 <= args.decide_fraction <= 1.0:
+            raise UsageError(f"--decide-fraction {args.decide_fraction}: expected a fraction of the clip in [0, 1]")
+        early = min(timing.early_fraction, args.decide_fraction)  # below 0.3: no ignored stretch before it
+        timing = replace(timing, early_fraction=early, decide_fraction=args.decide_fraction)
+        settings.canvas = replace(settings.canvas, timing=timing)
+    if args.mfcc:
+        settings.mfcc = mfcc_settings(args.mfcc)
+    if args.channels:
+        expected = f"{len(settings.kernel_t)} integers, one per conv block, such as 24,32,48"
+        settings.channels = comma_separated("--channels", args.channels, int, len(settings.kernel_t), expected)
+        if not all(0 < channels <= 1024 for channels in settings.channels):
+            raise UsageError(f"--channels {args.channels!r}: expected {expected}, each in 1..1024")
+    return settings
