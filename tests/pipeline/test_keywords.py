@@ -143,6 +143,7 @@ def test_live_microphone_with_the_keyword_model(shared_data_dir, tmp_path):
     check_detections(detections, expected, spans)
 
 
+@pytest.mark.slow  # two trainings, about 90 s: the default suite stays under 20 minutes on 2 cores
 def test_train_audio_on_a_speech_commands_folder_holds_back_by_speaker(commands_dir, tmp_path):
     data = tmp_path / "words"
     for word in ("yes", "no"):  # a small copy of the layout: one sub-folder per label, <speaker>_nohash_<n>

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
 from spikestream.models.checkpoint import load_checkpoint
@@ -32,6 +33,7 @@ def test_sounds_on_the_fold_it_never_trained_on(shared_data_dir):
     assert metrics["clips_with_more_than_one_detection"] <= 2  # one detection per recording
 
 
+@pytest.mark.slow  # about a minute of CLI replay: the default suite stays under 20 minutes on 2 cores
 def test_a_continuous_stream_of_sound_events_gives_about_one_detection_each(shared_data_dir, tmp_path):
     clips = list_labelled_clips(shared_data_dir / "esc10" / "fold4")[::8]  # one recording of each class
     assert len({clip.label for clip in clips}) == 10
