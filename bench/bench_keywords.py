@@ -41,7 +41,7 @@ from spikestream.pipeline.streaming_model import make_streaming_model
 from spikestream.pipeline.training.baseline import BASELINE_NAME, MfccLogisticBaseline
 from spikestream.pipeline.training.evaluate import evaluation_clips, samples_chunks
 from spikestream.sources.audio.audio_file import read_audio
-from spikestream.sources.audio.augment import trim_silence
+from spikestream.sources.audio.augment import speech_bounds, trim_silence
 from spikestream.sources.audio.front_end import AudioFrontEndConfig
 from spikestream.sources.labelled_clips import list_labelled_clips
 from spikestream.sources.step_targets import UNKNOWN_LABEL
@@ -62,11 +62,7 @@ def stream(loaded: LoadedModel, samples: np.ndarray, name: str) -> list:
 
 def word_end_s(samples: np.ndarray, rate_hz: int) -> float:
     """Where the word ends: the last 20 ms frame within ``WORD_FLOOR_DB`` of the loudest (no margin)."""
-    frame = int(0.02 * rate_hz)
-    count = samples.size // frame
-    energy = np.mean(np.square(samples[: count * frame].reshape(count, frame), dtype=np.float64), axis=1)
-    level_db = 10.0 * np.log10(energy + 1e-12)
-    return float((np.flatnonzero(level_db >= level_db.max() - WORD_FLOOR_DB)[-1] + 1) * frame / rate_hz)
+    return speech_bounds(samples, rate_hz, WORD_FLOOR_DB)[1] / rate_hz
 
 
 def keyword_figures(loaded: LoadedModel, clips: list, rng: np.random.Generator) -> dict:

@@ -39,6 +39,11 @@ def _take(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
+def recordings_under(folder: Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> list[Path]:
+    """Every file under ``folder`` (recursively) whose extension is in ``extensions``, sorted by path."""
+    return sorted(path for path in Path(folder).rglob("*") if path.suffix.lower() in extensions and path.is_file())
+
+
 def list_labelled_clips(
     folder: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS, what: str = "audio files"
 ) -> list[LabelledClip]:
@@ -52,7 +57,7 @@ def list_labelled_clips(
         raise ValueError(
             f"{folder}: not a folder; expected a folder of labelled recordings (FSDD names or one sub-folder per label)"
         )
-    audio = sorted(path for path in folder.rglob("*") if path.suffix.lower() in extensions and path.is_file())
+    audio = recordings_under(folder, extensions)
     if not audio:
         raise ValueError(f"{folder}: no {what} ({', '.join(extensions)}) found")
     clips, unlabelled = [], []

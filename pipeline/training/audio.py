@@ -37,6 +37,7 @@ from ...sources.audio.training_examples import CanvasConfig, make_example
 from ...sources.labelled_clips import (
     LabelledClip,
     list_labelled_clips,
+    recordings_under,
     sorted_labels,
     speaker_of,
     split_by_speaker,
@@ -152,7 +153,7 @@ def noise_recordings(folders: tuple[str, ...], rate_hz: int) -> list[np.ndarray]
         return None
     paths = []
     for folder in folders:
-        found = sorted(path for path in Path(folder).rglob("*") if path.suffix.lower() in AUDIO_EXTENSIONS)
+        found = recordings_under(Path(folder))
         if not found:
             raise ValueError(f"--noise {folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found")
         paths += found

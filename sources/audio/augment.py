@@ -45,22 +45,27 @@ def noise_excerpt(bank: list[np.ndarray], sample_count: int, rng: np.random.Gene
     return (excerpt / rms(excerpt)).astype(np.float32)
 
 
-def trim_silence(
-    samples: np.ndarray, sample_rate_hz: int, floor_db: float = 30.0, margin_ms: float = 60.0
-) -> np.ndarray:
-    """The part of a clip from the first to the last 20 ms frame within ``floor_db`` of its loudest
-    frame, with ``margin_ms`` kept either side: a one-second Speech Commands recording cut to its word,
-    so that per-step targets line up with the word as they do for tightly cut FSDD clips. ``[M]``."""
+def speech_bounds(samples: np.ndarray, sample_rate_hz: int, floor_db: float, margin_ms: float = 0.0) -> tuple[int, int]:
+    """``(start, end)`` sample indices from the first to the last 20 ms frame within ``floor_db`` of the
+    clip's loudest frame, widened by ``margin_ms`` either side (the whole clip when under two frames)."""
     frame = max(1, int(0.02 * sample_rate_hz))
     count = samples.size // frame
     if count < 2:
-        return samples.copy()
+        return 0, samples.size
     energy = np.mean(np.square(samples[: count * frame].reshape(count, frame), dtype=np.float64), axis=1)
     level_db = 10.0 * np.log10(energy + 1e-12)
     loud = np.flatnonzero(level_db >= level_db.max() - floor_db)
     margin = int(margin_ms * sample_rate_hz / 1000.0)
-    start = max(0, loud[0] * frame - margin)
-    end = min(samples.size, (loud[-1] + 1) * frame + margin)
+    return max(0, loud[0] * frame - margin), min(samples.size, (loud[-1] + 1) * frame + margin)
+
+
+def trim_silence(
+    samples: np.ndarray, sample_rate_hz: int, floor_db: float = 30.0, margin_ms: float = 60.0
+) -> np.ndarray:
+    """The clip cut to :func:`speech_bounds` with ``margin_ms`` kept either side: a one-second Speech
+    Commands recording cut to its word, so that per-step targets line up with the word as they do for
+    tightly cut FSDD clips. ``[M]``."""
+    start, end = speech_bounds(samples, sample_rate_hz, floor_db, margin_ms)
     return samples[start:end].copy()
 
 
