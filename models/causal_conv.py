@@ -17,7 +17,8 @@ With ``groups = G`` the channels split into G independent groups (merged ensembl
 grouped convolution gives each group its own filters.
 
 Shapes: input ``[T, B, C, *spatial]``, output ``[T, B, C_out, *spatial]`` (``padding = kernel_s // 2``
-keeps spatial sizes); history ``[(K−1)·d, B, C, *spatial]`` or ``None`` when ``K = 1``.
+keeps spatial sizes; with ``stride = s`` each spatial size ``n`` becomes ``(n − 1) // s + 1`` for odd
+kernels); history ``[(K−1)·d, B, C, *spatial]`` or ``None`` when ``K = 1``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class CausalConv(nn.Module):
         kernel_t: int = 1,
         dilation_t: int = 1,
         groups: int = 1,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         if kernel_t < 1 or dilation_t < 1:
@@ -48,7 +50,9 @@ class CausalConv(nn.Module):
         self.history_steps = (kernel_t - 1) * dilation_t
         self.groups = groups
         conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
-        self.conv = conv(in_channels * kernel_t, out_channels, kernel_s, padding=kernel_s // 2, groups=groups)
+        self.conv = conv(
+            in_channels * kernel_t, out_channels, kernel_s, stride=stride, padding=kernel_s // 2, groups=groups
+        )
         self._register_load_state_dict_pre_hook(self._convert_time_dimension_weights)
 
     def _convert_time_dimension_weights(self, state_dict, prefix, *args) -> None:

@@ -6,6 +6,11 @@ Architecture (one block per entry of ``channels``)::
       → flatten → dropout → linear → batch-norm → LIF (or recurrent LIF) → dropout
       → linear → leaky integrator (readout)
 
+With ``downsample = "stride"`` each block's convolution has stride ``pool`` instead of the max-pool
+after its LIF layer: every layer then has an exact NIR counterpart (convolution, CubaLIF, affine,
+CubaLI; batch-norm folds into the weights, temporal taps become ``Delay`` nodes), so the network can
+be exported to neuromorphic hardware (``spikestream export``, :mod:`spikestream.models.nir_export`).
+
 Each block's convolution may reach back in time (``kernel_t`` taps, ``dilation_t`` apart: synaptic
 delay lines, see :mod:`.causal_conv`); with ``kernel_t = 1`` it acts on each step alone. Neuron
 layers are Norse's ``LIF``/``LIFRecurrent``/``LI`` modules (LIF: ``τ_syn di/dt = −i``,
@@ -15,6 +20,9 @@ gradient). The readout's membrane voltage at every step is the output (logits), 
 With ``members = M > 1`` the network is M classifiers merged into one (:mod:`.ensemble`): blocks
 after the first are grouped convolutions, one group per member.
 
+``spike_probe``, when set (:class:`~.activity.ActivityMeter` sets it), is called with each neuron
+layer's name and output ``[T, B, ...]`` ("input" for the input steps) on every forward call.
+
 ``forward(x_seq, state)`` returns ``(y_seq, state)``: training calls it on whole sequences,
 streaming on a few steps at a time with the state passed back; in eval mode both give the same
 outputs (``tests/models/test_conv_snn.py``).
@@ -22,6 +30,7 @@ outputs (``tests/models/test_conv_snn.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import norse.torch as norse
@@ -30,6 +39,14 @@ from torch import nn
 
 from .causal_conv import CausalConv
 from .neuron_inference import li_sequence, lif_sequence
+
+DOWNSAMPLING = ("max-pool", "stride")
+
+
+def downsampled_size(size: int, pool: int, downsample: str) -> int:
+    """A spatial size after one block: ``size // pool`` (max-pool) or ``(size − 1) // pool + 1``
+    (a strided convolution with odd kernel and ``padding = kernel // 2``)."""
+    return size // pool if downsample == "max-pool" else (size - 1) // pool + 1
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,7 @@ class ConvSNNConfig:
     v_th: float = 1.0
     dropout: float = 0.1
     members: int = 1  # > 1: a merged ensemble, blocks after the first split into this many groups (see .ensemble)
+    downsample: str = "max-pool"  # "max-pool" after each block's LIF, or "stride": strided convolutions (NIR-exact)
 
     def __post_init__(self) -> None:
         if not len(self.kernel_t) == len(self.dilation_t) == len(self.channels):
@@ -65,6 +83,8 @@ class ConvSNNConfig:
             raise ValueError(
                 f"members={self.members} must divide every entry of channels {self.channels} and hidden={self.hidden}"
             )
+        if self.downsample not in DOWNSAMPLING:
+            raise ValueError(f"downsample {self.downsample!r}: expected one of {', '.join(DOWNSAMPLING)}")
         if len(self.input_shape) not in (2, 3):
             raise ValueError(f"input_shape must be (C, F) or (C, H, W), got {self.input_shape}")
         for name in ("tau_syn_ms", "tau_mem_ms", "hidden_tau_mem_ms", "readout_tau_syn_ms", "readout_tau_mem_ms"):
@@ -113,13 +133,18 @@ class ConvSNNClassifier(nn.Module):
             zip(config.channels, config.kernel_t, config.dilation_t)
         ):
             groups = 1 if block == 0 else config.members  # the first block reads the shared input
+            strided = config.downsample == "stride"
+            stride = config.pool if strided else 1
             self.convs.append(
-                CausalConv(in_channels, out_channels, spatial_dims, config.kernel_size, kernel_t, dilation_t, groups)
+                CausalConv(
+                    in_channels, out_channels, spatial_dims, config.kernel_size, kernel_t, dilation_t, groups, stride
+                )
             )
             self.norms.append(norm(out_channels))
             self.conv_neurons.append(norse.LIF(hidden_p, dt=dt_s))
-            self.pools.append(pool(config.pool))
-            in_channels, size = out_channels, [dim // config.pool for dim in size]
+            self.pools.append(nn.Identity() if strided or config.pool == 1 else pool(config.pool))
+            in_channels = out_channels
+            size = [downsampled_size(dim, config.pool, config.downsample) for dim in size]
         flat_features = in_channels * int(torch.tensor(size).prod())
         if flat_features == 0:
             raise ValueError(f"input_shape {config.input_shape} is too small for {len(config.channels)} pooling stages")
@@ -137,6 +162,7 @@ class ConvSNNClassifier(nn.Module):
             tau_mem_inv=torch.tensor(1000.0 / config.readout_tau_mem_ms),
         )
         self.readout = norse.LI(readout_p, dt=dt_s)
+        self.spike_probe: Callable[[str, torch.Tensor], None] | None = None
 
     def forward(self, x_seq: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple]:
         """``x_seq`` ``[T, B, *input_shape]`` → logits ``[T, B, n_classes]`` and the new state."""
@@ -149,12 +175,15 @@ class ConvSNNClassifier(nn.Module):
         x = x_seq
         fast = not torch.is_grad_enabled()  # same maths without Norse's per-step wrapper (see neuron_inference)
         lif = lif_sequence if fast else (lambda module, current, previous: module(current, previous))
+        probe = self.spike_probe or (lambda name, values: None)
+        probe("input", x_seq)
         for layer, (conv, norm, neuron, pool) in enumerate(zip(self.convs, self.norms, self.conv_neurons, self.pools)):
             history, neuron_state = state[layer]
             current, history = conv(x, history)
             current = norm(current.reshape((steps * batch,) + current.shape[2:]))
             spikes, neuron_state = lif(neuron, current.reshape((steps, batch) + current.shape[1:]), neuron_state)
             new_state.append((history, neuron_state))
+            probe(f"block{layer + 1}", spikes)
             pooled = pool(spikes.reshape((steps * batch,) + spikes.shape[2:]))
             x = pooled.reshape((steps, batch) + pooled.shape[1:])
         x = self.dropout(x.reshape(steps, batch, -1))
@@ -164,6 +193,7 @@ class ConvSNNClassifier(nn.Module):
         else:
             spikes, hidden_state = lif(self.hidden, hidden_current, state[-2])
         new_state.append(hidden_state)
+        probe("hidden", spikes)
         readout_current = self.readout_in(self.dropout(spikes))
         voltages, readout_state = (
             li_sequence(self.readout, readout_current, state[-1]) if fast else self.readout(readout_current, state[-1])

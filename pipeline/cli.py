@@ -87,6 +87,16 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scores", action="store_true", help="autoencoders: report every window's anomaly score, not only detections"
     )
+    add_stats_options(parser)
+
+
+def add_stats_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="spiking activity per layer (spike rate, silent neurons, synops vs dense MACs); live on a terminal",
+    )
+    parser.add_argument("--stats-json", type=Path, metavar="PATH", help="also write the --stats figures as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--channels", help="conv channels per block, e.g. 24,32,48 (audio)")
     train.add_argument(
+        "--hardware-friendly",
+        action="store_true",
+        help="audio, gesture: strided convolutions instead of max-pooling, so `spikestream export --nir` is exact",
+    )
+    train.add_argument(
         "--speed-range",
         metavar="MIN,MAX",
         help="speed perturbation factors of the augmentation, e.g. 0.8,1.25 (audio; default 0.88,1.12)",
@@ -310,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stream each audio clip bare, as replay does (default: 0.3 s of silence before, 0.7 s after)",
     )
+    add_stats_options(evaluate)
 
     merge = commands.add_parser(
         "merge", help="merge trained classifiers into one checkpoint that averages their logits (an ensemble)"
@@ -346,6 +362,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument(
         "--sensor", metavar="WxH", help="sensor size of a recording that stores none (.npy), e.g. 128x128"
+    )
+
+    export = commands.add_parser(
+        "export", help="write a model as a NIR graph (Neuromorphic Intermediate Representation) for other simulators"
+    )
+    export.add_argument("model", metavar="MODEL", help="checkpoint name (models/checkpoints/NAME) or folder")
+    export.add_argument(
+        "--nir", type=Path, required=True, metavar="OUT.nir", help="graph file; OUT.json beside it: dt, front end"
+    )
+
+    activity = commands.add_parser(
+        "show-activity", help="draw a model's spikes layer by layer for one recording (raster PNG)"
+    )
+    activity.add_argument("recording", type=Path)
+    activity.add_argument("--model", help="checkpoint name or folder (default: the one for the recording's kind)")
+    activity.add_argument("--out", type=Path, required=True, help="activity.png")
+    activity.add_argument(
+        "--max-seconds", type=number(0.1, 600), default=10.0, help="draw the first this many seconds (default 10)"
     )
 
     batch = commands.add_parser(
@@ -427,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         commands.use_one_thread()
         if args.command is None:
             return commands.main_job()
-        return getattr(commands, f"command_{args.command}")(args)
+        return getattr(commands, f"command_{args.command.replace('-', '_')}")(args)
     except KeyboardInterrupt:
         print("spikestream: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -7,6 +7,7 @@ the streaming model, the runtime and the sinks, in that order, and prints the ru
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -100,13 +101,46 @@ def stream_to_sinks(stream: Stream, loaded: LoadedModel, args: argparse.Namespac
         for note in stream.notes:
             print(f"note: {note}", file=sys.stderr)
         model = streaming_model_for(loaded, stream.name, args)
+        meter = stats_meter(loaded, args)
+        if meter is not None and sys.stderr.isatty():
+            from .activity_report import LiveActivityView
+
+            model = LiveActivityView(model, meter)
         sinks = build_sinks(sink_specs(args))
         if stream.live and not args.quiet:
             print(f"listening to {stream.name} with {loaded.name}; Ctrl-C to stop", file=sys.stderr)
         report = run_stream(stream, model, sinks, stream.pacer, stream.drop_counts)
     if getattr(stream.source, "no_input", False):
         print(f"warning: {stream.name}: no event arrived; is the sender running?", file=sys.stderr)
-    return exit_code(report, args.quiet)
+    code = exit_code(report, args.quiet)
+    report_stats(meter, args, report.summary())
+    return code
+
+
+def stats_meter(loaded: LoadedModel, args: argparse.Namespace):
+    """An activity meter on the classifier when ``--stats`` or ``--stats-json`` asks for one."""
+    if not (getattr(args, "stats", False) or getattr(args, "stats_json", None)):
+        return None
+    from .activity_report import activity_meter_for
+
+    if args.stats_json is not None and not args.stats_json.parent.is_dir():
+        raise UsageError(f"--stats-json {args.stats_json}: the folder {args.stats_json.parent} does not exist")
+    return activity_meter_for(loaded.model)
+
+
+def report_stats(meter, args: argparse.Namespace, run_summary: str) -> dict | None:
+    """The meter's table on stderr (``--stats``) and JSON file (``--stats-json``); the report."""
+    if meter is None:
+        return None
+    from .activity_report import activity_table, write_activity_json
+
+    report = meter.report()
+    meter.detach()
+    if args.stats:
+        print(activity_table(report), file=sys.stderr)
+    if args.stats_json is not None:
+        write_activity_json(args.stats_json, report, run_summary)
+    return report
 
 
 def command_replay(args: argparse.Namespace) -> int:
@@ -214,19 +248,56 @@ def command_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def image_out(out: Path, suffixes: tuple[str, ...], expected: str) -> Path:
+    """``--out`` for a picture: one of ``suffixes`` in a folder that exists, else :class:`UsageError`."""
+    if out.suffix.lower() not in suffixes:
+        raise UsageError(f"--out {out}: expected {expected}")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+    return out
+
+
 def command_show(args: argparse.Namespace) -> int:
     from ..sources.events.render import render_recording
 
-    suffix = args.out.suffix.lower()
-    if suffix not in (".gif", ".png"):
-        raise UsageError(f"--out {args.out}: expected a .gif (animation) or .png (montage) file name")
-    if not args.out.parent.is_dir():
-        raise UsageError(f"--out {args.out}: the folder {args.out.parent} does not exist; create it first")
+    image_out(args.out, (".gif", ".png"), "a .gif (animation) or .png (montage) file name")
     from .inputs import open_event_recording
 
     recording = open_event_recording(args.recording, parse_sensor(args.sensor), [])
     summary = render_recording(recording, args.out, args.bin_ms, args.max_frames)
     print(f"wrote {args.out}: {summary}", file=sys.stderr)
+    return 0
+
+
+def command_export(args: argparse.Namespace) -> int:
+    from .export import export_nir
+
+    loaded = load_checkpoint(args.model)
+    sidecar = export_nir(loaded, args.nir)
+    print(
+        f"wrote {args.nir} ({sidecar['nodes']} nodes, dt {sidecar['dt_s'] * 1000:g} ms) and "
+        f"{args.nir.with_suffix('.json')}; read back through nirtorch, readout differs by at most "
+        f"{sidecar['round_trip_max_abs_difference']:.3g} over {sidecar['round_trip_steps']} steps",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def command_show_activity(args: argparse.Namespace) -> int:
+    from .activity_raster import draw_activity, record_activity
+
+    image_out(args.out, (".png",), "a .png file name")
+    loaded = model_for(args.recording, args.model)
+    layers, detections, step_ms = record_activity(loaded, args.recording, args.max_seconds)
+    title = f"{loaded.name} on {args.recording.name}: {len(detections)} detections"
+    try:
+        draw_activity(layers, detections, step_ms, title, args.out)
+    except OSError as error:
+        raise UsageError(f"--out {args.out}: cannot write ({error.strerror or error})") from None
+    print(
+        f"wrote {args.out}: {', '.join(layers)} over {layers['input'].shape[0]} steps of {step_ms:g} ms",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -283,6 +354,8 @@ def command_train(args: argparse.Namespace) -> int:
         from .training.gesture import GestureTrainingSettings, train_gesture
 
         settings = GestureTrainingSettings(seed=args.seed)
+        if args.hardware_friendly:
+            settings.downsample = "stride"
         if args.epochs:
             settings.epochs = args.epochs
         if args.data not in (None, "synthetic"):
@@ -321,6 +394,7 @@ def output_folder(out: Path) -> Path:
 def command_evaluate(args: argparse.Namespace) -> int:
     loaded = load_checkpoint(args.model or DEFAULT_AUDIO_MODEL)
     out = output_folder(args.out)
+    meter = stats_meter(loaded, args)  # refuses autoencoders: --stats covers the classifiers
     if is_autoencoder(loaded) or args.normal or args.anomalous:
         return evaluate_autoencoder_command(loaded, args, out)
     synthetic_gestures = loaded.config.get("task") == "gesture-classifier" and args.data in (None, "synthetic")
@@ -344,6 +418,10 @@ def command_evaluate(args: argparse.Namespace) -> int:
             metrics = evaluate_folder(loaded, args.data, args.split, out, pad=not args.no_padding)
         except ValueError as error:
             raise UsageError(str(error)) from error
+    activity = report_stats(meter, args, f"accuracy {metrics['accuracy']:.4f} on {metrics['clips']} recordings")
+    if activity is not None:  # beside the accuracy it was measured with
+        metrics["activity"] = activity
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(
         f"streaming accuracy {metrics['accuracy']:.4f} on {metrics['clips']} recordings ({metrics['missed']} missed); "
         f"wrote {out}/metrics.json and confusion.png"

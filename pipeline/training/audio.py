@@ -79,6 +79,7 @@ class AudioTrainingSettings:
     readout_tau_mem_ms: float = 40.0
     background_weight: float = 0.1
     recurrent: bool = False
+    downsample: str = "max-pool"  # "stride" (--hardware-friendly): strided convolutions, exactly exportable to NIR
     mfcc: MfccConfig = field(default_factory=MfccConfig)
     canvas: CanvasConfig = field(default_factory=CanvasConfig)
     threads: int = 2
@@ -242,6 +243,7 @@ def train_audio(
             dilation_t=tuple(settings.dilation_t),
             hidden=settings.hidden,
             recurrent=settings.recurrent,
+            downsample=settings.downsample,
             readout_tau_mem_ms=settings.readout_tau_mem_ms,
             step_ms=front_end.step_us / 1000.0,
         )

@@ -58,6 +58,8 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
     settings.noise_data = tuple(args.noise)
     settings.trim_db = args.trim_db
     settings.crop_ms = args.crop_ms
+    if args.hardware_friendly:
+        settings.downsample = "stride"
     if args.batch_size:
         settings.batch_size = args.batch_size
     if args.threads:

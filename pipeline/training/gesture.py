@@ -51,6 +51,7 @@ class GestureTrainingSettings:
     channels: tuple[int, ...] = (16, 32)
     kernel_t: tuple[int, ...] = (3, 1)
     dilation_t: tuple[int, ...] = (1, 1)
+    downsample: str = "max-pool"  # "stride" (--hardware-friendly): strided convolutions, exactly exportable to NIR
     threads: int = 1
     # gestures follow each other without a pause: a new class may take over (allow_class_switch)
     decision: DecisionConfig = field(
@@ -115,6 +116,7 @@ def train_gesture(data: str | None, out_dir: str | Path, settings: GestureTraini
     model = ConvSNNClassifier(ConvSNNConfig(
         input_shape=settings.front_end.output_shape, n_classes=len(labels), channels=settings.channels, kernel_size=3,
         kernel_t=settings.kernel_t, dilation_t=settings.dilation_t, hidden=128, step_ms=settings.front_end.bin_ms,
+        downsample=settings.downsample,
         tau_syn_ms=settings.front_end.bin_ms, tau_mem_ms=2 * settings.front_end.bin_ms,
         hidden_tau_mem_ms=4 * settings.front_end.bin_ms,
         readout_tau_syn_ms=settings.front_end.bin_ms, readout_tau_mem_ms=2 * settings.front_end.bin_ms,
