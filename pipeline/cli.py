@@ -320,10 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--anomalous", metavar="DIR", help="autoencoders: folder of anomalous recordings (AUROC, ROC, thresholds)"
     )
-    evaluate.add_argument(
-        "--no-padding",
-        action="store_true",
-        help="stream each audio clip bare, as replay does (default: 0.3 s of silence before, 0.7 s after)",
+    padding = evaluate.add_mutually_exclusive_group()
+    padding.add_argument(
+        "--pad", action="store_true", help="add 0.3 s of silence before and 0.7 s after each audio clip"
+    )
+    padding.add_argument(
+        "--no-padding", action="store_true", help="stream each audio clip bare, as replay does (the default)"
     )
     add_stats_options(evaluate)
 

@@ -63,7 +63,7 @@ def is_autoencoder(loaded: LoadedModel) -> bool:
 
 
 def streaming_model_for(
-    loaded: LoadedModel, source_name: str, args: argparse.Namespace
+    loaded: LoadedModel, source_name: str, args: argparse.Namespace, live: bool = False
 ) -> StreamingModel | PairedStreamingModel:
     """The streaming model a stream command asked for: ``--model`` alone, or paired with ``--anomaly-model``;
     ``--threshold`` (classifiers), ``--false-alarm-rate`` and ``--scores`` (autoencoders) applied."""
@@ -89,10 +89,10 @@ def streaming_model_for(
         overrides["emit_scores"] = True
     if anomaly_name:
         try:
-            return make_paired_model(loaded, autoencoder, source_name, overrides)
+            return make_paired_model(loaded, autoencoder, source_name, overrides, live)
         except ValueError as error:
             raise UsageError(str(error)) from None
-    return make_streaming_model(loaded, source_name, overrides)
+    return make_streaming_model(loaded, source_name, overrides, live)
 
 
 def stream_to_sinks(stream: Stream, loaded: LoadedModel, args: argparse.Namespace) -> int:
@@ -100,7 +100,7 @@ def stream_to_sinks(stream: Stream, loaded: LoadedModel, args: argparse.Namespac
     with stream:
         for note in stream.notes:
             print(f"note: {note}", file=sys.stderr)
-        model = streaming_model_for(loaded, stream.name, args)
+        model = streaming_model_for(loaded, stream.name, args, stream.live)
         meter = stats_meter(loaded, args)
         if meter is not None and sys.stderr.isatty():
             from .activity_report import LiveActivityView
@@ -415,7 +415,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
                 "evaluate needs --data DIR (a folder of labelled recordings: one sub-folder per label, or FSDD names)"
             )
         try:
-            metrics = evaluate_folder(loaded, args.data, args.split, out, pad=not args.no_padding)
+            metrics = evaluate_folder(loaded, args.data, args.split, out, pad=args.pad)
         except ValueError as error:
             raise UsageError(str(error)) from error
     activity = report_stats(meter, args, f"accuracy {metrics['accuracy']:.4f} on {metrics['clips']} recordings")

@@ -37,7 +37,7 @@ def run(
     """Stream ``stream`` through ``model`` to its end; each detection goes to ``sinks`` (specs:
     ``"console"``, ``"jsonl"``, ``"jsonl:PATH"``) and ``callback``. ``threshold`` overrides the
     checkpoint's decision on-threshold. Returns the run report (detections, drops, timing)."""
-    streaming_model = make_streaming_model(model, stream.name, {"on_threshold": threshold})
+    streaming_model = make_streaming_model(model, stream.name, {"on_threshold": threshold}, stream.live)
     with stream:
         return run_stream(
             stream, streaming_model, build_sinks(list(sinks or []), callback), stream.pacer, stream.drop_counts

@@ -40,11 +40,15 @@ class FrontEnd(Protocol):
     def flush(self) -> torch.Tensor: ...
 
 
-def build_front_end(front_end_config: dict) -> FrontEnd:
-    """The streaming front end a checkpoint was trained with (audio MFCC or event framing)."""
+def build_front_end(front_end_config: dict, framed: bool = True) -> FrontEnd:
+    """The streaming front end a checkpoint was trained with (audio MFCC or event framing); an audio
+    stream that is not ``framed`` (live input, autoencoders) gets no silence before and after it."""
     kind = front_end_config.get("kind")
     if kind == "audio":
-        return AudioFrontEnd(AudioFrontEndConfig.from_dict(front_end_config))
+        config = AudioFrontEndConfig.from_dict(front_end_config)
+        if not framed:
+            config = replace(config, lead_silence_ms=0.0, tail_silence_ms=0.0)
+        return AudioFrontEnd(config)
     if kind == "events":
         return EventFrontEnd(EventFrontEndConfig.from_dict(front_end_config))
     raise ValueError(f"checkpoint front end kind {kind!r} is unknown; expected 'audio' or 'events'")
@@ -61,6 +65,11 @@ def reconstruction_error(reconstruction: torch.Tensor, steps: torch.Tensor) -> t
     """Per-step anomaly score of an autoencoder: mean squared error over each step's features,
     ``[T, B, ...] × [T, B, ...] → [T, B]``."""
     return (reconstruction - steps).pow(2).flatten(2).mean(dim=2)
+
+
+def within_recording(detections: list[Detection], end_us: int) -> list[Detection]:
+    """Detections that the tail of silence after a recording brought out, placed at its end."""
+    return [replace(d, time_us=end_us) if d.time_us > end_us else d for d in detections]
 
 
 class StreamingModel:
@@ -84,6 +93,7 @@ class StreamingModel:
         self.state: Any = None
         self.steps = 0
         self.gaps = 0
+        self.end_us = 0  # the end of the last chunk: where the recording (or live input) stops
 
     def _run_steps(self, steps: torch.Tensor, available_ns: int) -> list[Detection]:
         if steps.shape[0] == 0:
@@ -102,15 +112,25 @@ class StreamingModel:
         return self._detections(self.decision.update(readout), available_ns)
 
     def _detections(self, decisions: list, available_ns: int) -> list[Detection]:
+        """Decisions as detections at recording times (the front end's lead of silence taken off)."""
         latency_ms = (time.monotonic_ns() - available_ns) / 1e6 if available_ns else 0.0
+        lead_us = getattr(self.front_end, "lead_us", 0)
         return [
-            Detection(d.time_us, self.labels[d.class_index], d.score, self.source_name, latency_ms, d.threshold)
+            Detection(
+                max(0, d.time_us - lead_us),
+                self.labels[d.class_index],
+                d.score,
+                self.source_name,
+                latency_ms,
+                d.threshold,
+            )
             for d in decisions
         ]
 
     def process(self, chunk: Chunk) -> list[Detection]:
         """The chunk's payload through the front end and the network; its time span is complete, so
         bins ending by ``chunk.end_us`` are closed even when no input came (live cameras)."""
+        self.end_us = max(self.end_us, chunk.end_us)
         if chunk.gap:
             return self._skip_gap(chunk)
         steps = self.front_end.push(chunk.payload)
@@ -139,16 +159,24 @@ class StreamingModel:
         return {"mse": mse, "nrmse": (mse / variance) ** 0.5}
 
     def finish(self) -> list[Detection]:
+        """Flush the front end (a recording's tail of silence) and close the decision; a detection the
+        tail brings out is placed at the recording's last step, not in the silence after it."""
         now_ns = time.monotonic_ns()
         detections = self._run_steps(self.front_end.flush(), now_ns)
-        return detections + self._detections(self.decision.close(), now_ns)
+        return within_recording(detections + self._detections(self.decision.close(), now_ns), self.end_us)
 
 
 def make_streaming_model(
-    loaded: LoadedModel, source_name: str, decision_overrides: dict | None = None
+    loaded: LoadedModel, source_name: str, decision_overrides: dict | None = None, live: bool = False
 ) -> StreamingModel:
-    """A checkpoint's front end, network and decision (with overrides) as one streaming model."""
-    front_end = build_front_end(loaded.config["front_end"])
+    """A checkpoint's front end, network and decision (with overrides) as one streaming model.
+
+    A recording's audio is framed with silence (:mod:`spikestream.sources.audio.front_end`) for a
+    classifier; live input is not (the room is heard before anyone speaks, and a start from digital
+    silence would make the room's noise an onset), nor is an autoencoder's (its scores would cover
+    silence that is not in the recording)."""
+    reconstructs = MODEL_KINDS[loaded.model_kind].outputs == "reconstruction"
+    front_end = build_front_end(loaded.config["front_end"], framed=not (live or reconstructs))
     decision = make_decision(decision_config(loaded, decision_overrides), len(loaded.labels), front_end.step_us)
     return StreamingModel(loaded, front_end, decision, source_name)
 
@@ -194,7 +222,11 @@ class PairedStreamingModel:
 
 
 def make_paired_model(
-    classifier: LoadedModel, autoencoder: LoadedModel, source_name: str, overrides: dict | None = None
+    classifier: LoadedModel,
+    autoencoder: LoadedModel,
+    source_name: str,
+    overrides: dict | None = None,
+    live: bool = False,
 ) -> PairedStreamingModel:
     """A classifier with an autoencoder beside it; their front ends must take the same input."""
     if classifier.front_end_kind != autoencoder.front_end_kind or (
@@ -209,6 +241,6 @@ def make_paired_model(
     scores_override = {"emit_scores": True, **{k: v for k, v in (overrides or {}).items() if k == "score_threshold"}}
     classifier_overrides = {k: v for k, v in (overrides or {}).items() if k == "on_threshold"}
     return PairedStreamingModel(
-        make_streaming_model(classifier, source_name, classifier_overrides),
-        make_streaming_model(autoencoder, source_name, scores_override),
+        make_streaming_model(classifier, source_name, classifier_overrides, live),
+        make_streaming_model(autoencoder, source_name, scores_override, live),
     )

@@ -33,7 +33,7 @@ from ...models.checkpoint import LoadedModel, load_checkpoint
 from ..detection import Detection
 from ..inputs import AUDIO_BLOCK_MS, open_stream, sample_rate_hz
 from ..runtime import run_stream
-from ..streaming_model import StreamingModel, make_streaming_model
+from ..streaming_model import StreamingModel, make_streaming_model, within_recording
 from .listing import ListedInput
 from .rows import failed_row, ok_row
 
@@ -166,6 +166,7 @@ def decode_file(loaded: LoadedModel, spec: JobSpec, item: ListedInput) -> FileSt
         parts.append(front_end.advance_to(chunk.end_us))
         end_us = max(end_us, chunk.end_us)
     parts.append(front_end.flush())
+    model.end_us = end_us  # as StreamingModel.process records it
     steps = torch.cat([part for part in parts if part.shape[0]] or [parts[-1]])
     duration = end_us / 1e6 if duration_s is None else duration_s
     return FileSteps(item, steps, duration, dict(drop_counts()), model)
@@ -218,7 +219,7 @@ def decide(file: FileSteps) -> list[Detection]:
     decision = file.model.decision
     fired = decision.update(file.logits) if file.logits.shape[0] else []
     fired += decision.close()
-    return file.model._detections(fired, 0)
+    return within_recording(file.model._detections(fired, 0), file.model.end_us)
 
 
 def peak_top_k(logits: torch.Tensor, window_steps: int, labels: list[str], k: int) -> list[dict]:

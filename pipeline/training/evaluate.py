@@ -6,9 +6,10 @@ state) and decision, as fast as possible. The prediction is the first detection'
 ``clips``, ``missed``, ``per_class_recall``, ``confusion``, …), ``predictions.jsonl`` and
 ``confusion.png``.
 
-Audio clips are padded with silence before and after by default (a clip cut tight around a word
-in a dataset is not how a word arrives live); ``pad=False`` streams the bare file, as ``replay``
-does. Event recordings are streamed as they are.
+Audio clips are streamed bare, exactly as ``replay`` streams the file (the audio front end
+itself frames every recorded stream with silence, see :mod:`spikestream.sources.audio.front_end`);
+``pad=True`` adds the older evaluator's 0.3 s of silence before and 0.7 s after on top. Event
+recordings are streamed as they are.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def stream_clip(
     return run_stream(samples_chunks(samples, sample_rate_hz(loaded), AUDIO_BLOCK_MS, lead_s, tail_s), model, sinks=[])
 
 
-def labelled_inputs(loaded: LoadedModel, clips: list[LabelledClip], pad: bool = True) -> list[LabelledInput]:
+def labelled_inputs(loaded: LoadedModel, clips: list[LabelledClip], pad: bool = False) -> list[LabelledInput]:
     """Audio clips or event recordings (by the model's front end) as evaluator inputs."""
     if loaded.front_end_kind == "audio":
         rate = sample_rate_hz(loaded)
@@ -165,7 +166,7 @@ def evaluate_inputs(
 
 
 def evaluate_folder(
-    loaded: LoadedModel, data_dir: str | Path, split: str = "all", out_dir: str | Path | None = None, pad: bool = True
+    loaded: LoadedModel, data_dir: str | Path, split: str = "all", out_dir: str | Path | None = None, pad: bool = False
 ) -> dict:
     """A folder of labelled recordings (audio or events, by the model) through :func:`evaluate_inputs`."""
     extensions = None if loaded.front_end_kind == "audio" else EVENT_EXTENSIONS
@@ -183,9 +184,9 @@ def evaluate_folder(
 
 
 def evaluate_audio(
-    loaded: LoadedModel, clips: list[LabelledClip], out_dir: str | Path | None = None, pad: bool = True
+    loaded: LoadedModel, clips: list[LabelledClip], out_dir: str | Path | None = None, pad: bool = False
 ) -> dict:
-    """Stream labelled audio clips (padded with silence unless ``pad=False``) and score them."""
+    """Stream labelled audio clips (bare, as ``replay``; with extra silence around them when ``pad``) and score them."""
     return evaluate_inputs(loaded, labelled_inputs(loaded, clips, pad), loaded.labels[1:], out_dir)
 
 

@@ -82,7 +82,9 @@ def test_replay_stats_table_and_json(tmp_path):
     assert "spikes/neuron/s" in result.stderr and "synops/s" in result.stderr
     saved = json.loads(out.read_text())
     activity = saved["activity"]
-    assert activity["seconds_of_input"] == pytest.approx(13.4, abs=0.2)
+    assert activity["seconds_of_input"] == pytest.approx(
+        13.4 + 0.3 + 0.7, abs=0.2
+    )  # with the silence framing the stream
     names = [layer["layer"] for layer in activity["layers"]]
     assert names[0] == "input" and names[-1] == "hidden" and any(n.startswith("block") for n in names)
     for layer in activity["layers"][1:]:

@@ -57,10 +57,12 @@ def test_front_end_without_a_cutoff_keeps_its_exact_features_and_config(fsdd_dir
     assert "dc_cutoff_hz" not in config.to_dict()  # old checkpoints' front ends read back unchanged
     assert AudioFrontEndConfig.from_dict(config.to_dict()) == config
     stream = StreamingMfcc(MfccConfig())
-    plain = np.concatenate([stream.push(speech), stream.flush()])
+    framed = np.concatenate([np.zeros(2400, np.float32), speech, np.zeros(5600, np.float32)])  # 0.3 s, 0.7 s
+    plain = np.concatenate([stream.push(framed), stream.flush()])
     front_end = AudioFrontEnd(config)
     steps = torch.cat([front_end.push(speech), front_end.flush()])
-    assert torch.equal(steps, features_to_steps(plain, config, SpikeEncoder(config.encoder, frame_dt_s=0.01)))
+    expected = features_to_steps(plain, config, SpikeEncoder(config.encoder, frame_dt_s=0.01))
+    assert torch.allclose(steps, expected, atol=1e-5, rtol=0)  # pushed in other pieces: float rounding only
     with_blocker = AudioFrontEndConfig(dc_cutoff_hz=CUTOFF_HZ)
     assert AudioFrontEndConfig.from_dict(with_blocker.to_dict()).dc_cutoff_hz == CUTOFF_HZ
     offset_front_end = AudioFrontEnd(with_blocker)
@@ -85,3 +87,18 @@ def test_mfcc_of_speech_with_a_dc_offset_matches_the_clean_speech_after_the_bloc
     error_unblocked = np.abs(unblocked[settled] - clean[settled]).mean()
     assert error_blocked < 0.05  # dB-scale coefficients: the offset leaves no trace
     assert error_unblocked > 20 * error_blocked
+
+
+def test_a_stream_is_framed_by_silence_and_its_steps_say_how_far(fsdd_dir):
+    """The lead of silence comes before the first push, the tail at flush; a second stream through the
+    same front end is framed again; without framing the steps are the bare recording's."""
+    speech = read_audio(fsdd_dir / "3_nicolas_7.wav", RATE_HZ)
+    front_end = AudioFrontEnd(AudioFrontEndConfig())
+    first = torch.cat([front_end.push(speech[:1000]), front_end.push(speech[1000:]), front_end.flush()])
+    again = torch.cat([front_end.push(speech), front_end.flush()])
+    assert torch.allclose(first, again, atol=1e-5, rtol=0) and front_end.lead_us == 300_000
+    bare_front_end = AudioFrontEnd(AudioFrontEndConfig(lead_silence_ms=0.0, tail_silence_ms=0.0))
+    bare = torch.cat([bare_front_end.push(speech), bare_front_end.flush()])
+    assert first.shape[0] - bare.shape[0] == 30 + 70  # hops of 10 ms
+    assert torch.allclose(first[:28], first[:1].expand(28, *first.shape[1:]), atol=1e-4)  # the lead: silence
+    assert bare_front_end.lead_us == 0
