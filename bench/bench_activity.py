@@ -15,7 +15,7 @@ Data: FSDD test takes 0–4 (digit models, 250 clips by 5 speakers never trained
 never trained on), synthetic held-out gestures (dvs-gestures). ``--every N`` thins each set.
 Writes ``bench/results/activity.json``; about 6 minutes on one core.
 
-Run: ``.venv/bin/python bench/bench_activity.py [--every 1]``
+Run: ``.venv/bin/python bench/bench_activity.py [--every 1] [--models NAME ...]``
 """
 
 from __future__ import annotations
@@ -73,11 +73,13 @@ def measure(name: str, every: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=int, default=1, help="use every N-th clip of each set (faster)")
+    parser.add_argument("--models", nargs="+", help="measure only these (the others keep their figures in the JSON)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = [n for n in shipped_model_names() if MODEL_KINDS[load_checkpoint(n).model_kind].outputs != "reconstruction"]
-    results = {"models": {}}
-    for name in names:
+    saved = RESULTS / "activity.json"
+    results = json.loads(saved.read_text()) if args.models and saved.exists() else {"models": {}}
+    for name in args.models or names:
         results["models"][name] = measure(name, args.every)
         entry = results["models"][name]
         print(
