@@ -229,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--channels", help="conv channels per block, e.g. 24,32,48 (audio)")
     train.add_argument(
+        "--background-weight",
+        type=number(0.01, 1.0),
+        metavar="W",
+        help="audio: loss weight of background steps (default 0.1; higher makes noise and silence cost more)",
+    )
+    train.add_argument(
         "--hardware-friendly",
         action="store_true",
         help="audio, gesture: strided convolutions instead of max-pooling, so `spikestream export --nir` is exact",

@@ -60,6 +60,8 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
     settings.crop_ms = args.crop_ms
     if args.hardware_friendly:
         settings.downsample = "stride"
+    if args.background_weight is not None:
+        settings.background_weight = args.background_weight
     if args.batch_size:
         settings.batch_size = args.batch_size
     if args.threads:

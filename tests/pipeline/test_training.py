@@ -42,6 +42,9 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
         "0.5",
         "--decide-fraction",
         "0.4",
+        "--hardware-friendly",
+        "--background-weight",
+        "0.3",
         "--epochs",
         "1",
         "--out",
@@ -51,6 +54,11 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     assert result.returncode == 0, result.stderr
     assert "epoch 1/1" in result.stderr  # progress is shown
     loaded = load_checkpoint(out)
+    assert (
+        loaded.model.config.downsample == "stride" and loaded.config["training"]["settings"]["background_weight"] == 0.3
+    )
+    exported = run_cli("export", str(out), "--nir", str(tmp_path / "model.nir"))  # trained hardware-friendly: exact
+    assert exported.returncode == 0, exported.stderr
     assert loaded.labels == ["background"] + [str(d) for d in range(10)]
     assert loaded.config["training"]["train_clips"] == 54 and loaded.config["training"]["extra_train_clips"] == 4
     assert loaded.config["training"]["held_out_clips"] == 50
@@ -121,6 +129,10 @@ def test_augmentation_and_channel_options_out_of_range_are_clear_errors(tmp_path
         "train", "audio", "--data", str(fsdd_dir), "--reverb-probability", "1.5", "--out", str(tmp_path / "m")
     )
     assert result.returncode == 2 and "--reverb-probability 1.5" in result.stderr and "between 0 and 1" in result.stderr
+    result = run_cli(
+        "train", "audio", "--data", str(fsdd_dir), "--background-weight", "0", "--out", str(tmp_path / "m")
+    )
+    assert result.returncode == 2 and "--background-weight" in result.stderr and "Traceback" not in result.stderr
     result = run_cli("train", "audio", "--data", str(fsdd_dir), "--equaliser-db", "-3", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "--equaliser-db -3.0" in result.stderr
     result = run_cli(
