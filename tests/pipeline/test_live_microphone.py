@@ -8,6 +8,7 @@ after the file) and the overflow must be reported while the speech in the buffer
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -76,3 +77,22 @@ def test_unknown_device_is_a_clear_error(alsa_home):
     assert result.returncode == 2
     assert "no input device 'no-such-microphone'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_microphone_with_the_hardware_friendly_model_and_stats(alsa_home, tmp_path):
+    """Live capture through the NIR-exportable digits with --stats: the activity covers exactly the
+    seconds listened (live input is not framed by silence, unlike a recording)."""
+    stats = tmp_path / "stats.json"
+    result = run_cli(
+        "listen", "--model", "fsdd-digits-nir", "--jsonl", "-", "--device-rate", str(CAPTURE_RATE_HZ),
+        "--seconds", "15", "--buffer-seconds", "20", "--stats", "--stats-json", str(stats),
+        env=alsa_home, timeout_s=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    labels = [d["label"] for d in json_lines(result.stdout)]
+    expected = expected_digits()
+    assert longest_common_subsequence(labels, expected) >= len(expected) - 2, (labels, expected)
+    assert "spikes/neuron/s" in result.stderr
+    activity = json.loads(stats.read_text())["activity"]
+    assert activity["seconds_of_input"] == pytest.approx(15.0, abs=0.2)
+    assert 0 < activity["synops_to_dense_ratio"] < 1
