@@ -593,3 +593,19 @@ def test_dvs_gesture_folder_layout(tmp_path: Path) -> None:
         DVSGestureFolder(tmp_path, train=True)
     with pytest.raises(EventFileError, match="DVSGesture.*no such folder"):
         DVSGestureFolder(tmp_path / "elsewhere")
+
+
+@pytest.mark.parametrize("version", [b"\x00\x00", b"\x02\x00"])
+def test_npy_header_length_is_checked_before_numpy_reads_it(tmp_path: Path, version: bytes) -> None:
+    """A damaged version or length field (found by the property sweep): numpy would read the stated
+    length in one call, allocating up to 4 GiB for a file of a few hundred bytes."""
+    path = tmp_path / "damaged.npy"
+    path.write_bytes(b"\x93NUMPY" + version + (0x3FFF_FFF0).to_bytes(4, "little") + b"{'descr': '<u2'}" + b" " * 200)
+    tracemalloc.start()
+    try:
+        with pytest.raises(EventFileError, match="corrupt .npy header"):
+            open_recording(path, SensorSize(64, 48))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20

@@ -101,6 +101,7 @@ _ZIP_ERRORS = (
     RuntimeError,
 )  # RuntimeError: encrypted member; NotImplementedError: unknown compression
 MAX_SENSOR_SIZE_BYTES = 4096
+MAX_NPY_HEADER_BYTES = 10_000  # numpy's own limit for headers it parses (max_header_size)
 
 
 def read_npy_header(handle: BinaryIO, path: Path, where: str = "") -> tuple[tuple[int, ...], np.dtype, int]:
@@ -111,6 +112,16 @@ def read_npy_header(handle: BinaryIO, path: Path, where: str = "") -> tuple[tupl
     """
     try:
         version = np.lib.format.read_magic(handle)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"format version {version[0]}.{version[1]}; expected 1.0, 2.0 or 3.0")
+        # numpy reads the header's stated length in one call, which allocates that many bytes first
+        # (up to 4 GiB from a damaged length field): check the length before numpy reads it
+        width = 2 if version == (1, 0) else 4
+        stated = handle.read(width)
+        header_bytes = int.from_bytes(stated, "little")
+        if len(stated) < width or header_bytes > MAX_NPY_HEADER_BYTES:
+            raise ValueError(f"header length {header_bytes} bytes; expected at most {MAX_NPY_HEADER_BYTES}")
+        handle.seek(-width, 1)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _fortran_order, dtype = read_header(handle)
     except _NPY_HEADER_ERRORS as error:
