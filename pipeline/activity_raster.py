@@ -47,8 +47,9 @@ class SpikeRecorder:
         return {name: np.concatenate(blocks) for name, blocks in self.layers.items()}
 
 
-def record_activity(loaded: LoadedModel, recording: Path, max_seconds: float) -> tuple[dict, list, float]:
-    """``(layer arrays [T, N], detections, step_ms)`` for the first ``max_seconds`` of ``recording``."""
+def record_activity(loaded: LoadedModel, recording: Path, max_seconds: float) -> tuple[dict, list, float, dict]:
+    """``(layer arrays [T, N], detections, step_ms, drops)`` for the first ``max_seconds`` of ``recording``;
+    ``drops``: what the source lost or repaired (a truncated file's missing samples), as ``replay`` reports it."""
     if not hasattr(loaded.model, "spike_probe"):
         raise UsageError(
             f"show-activity: model {loaded.name!r} is not a conv SNN classifier; it draws classifiers' spikes"
@@ -59,14 +60,14 @@ def record_activity(loaded: LoadedModel, recording: Path, max_seconds: float) ->
     loaded.model.spike_probe = recorder
     try:
         with stream:
-            report = run_stream(stream, make_streaming_model(loaded, stream.name), sinks=[])
+            report = run_stream(stream, make_streaming_model(loaded, stream.name), [], None, stream.drop_counts)
     finally:
         loaded.model.spike_probe = None
     if "input" not in recorder.layers:
         raise UsageError(f"{recording}: no input steps came from it; nothing to draw")
     horizon_ms = recorder.max_steps * step_ms
     detections = [d for d in report.detections if d.time_us / 1000.0 <= horizon_ms]
-    return recorder.arrays(), detections, step_ms
+    return recorder.arrays(), detections, step_ms, {k: v for k, v in report.source_drops.items() if v}
 
 
 def draw_activity(layers: dict[str, np.ndarray], detections: list, step_ms: float, title: str, out: Path) -> None:

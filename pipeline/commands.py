@@ -288,14 +288,16 @@ def command_show_activity(args: argparse.Namespace) -> int:
 
     image_out(args.out, (".png",), "a .png file name")
     loaded = model_for(args.recording, args.model)
-    layers, detections, step_ms = record_activity(loaded, args.recording, args.max_seconds)
+    layers, detections, step_ms, drops = record_activity(loaded, args.recording, args.max_seconds)
     title = f"{loaded.name} on {args.recording.name}: {len(detections)} detections"
     try:
         draw_activity(layers, detections, step_ms, title, args.out)
     except OSError as error:
         raise UsageError(f"--out {args.out}: cannot write ({error.strerror or error})") from None
+    lost = ", ".join(f"{name} {count}" for name, count in drops.items()) or "none"
     print(
-        f"wrote {args.out}: {', '.join(layers)} over {layers['input'].shape[0]} steps of {step_ms:g} ms",
+        f"wrote {args.out}: {', '.join(layers)} over {layers['input'].shape[0]} steps of {step_ms:g} ms; "
+        f"dropped: {lost}",
         file=sys.stderr,
     )
     return 0

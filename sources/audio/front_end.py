@@ -58,6 +58,11 @@ class AudioFrontEndConfig:
         return int(round(self.lead_silence_ms / self.mfcc.hop_ms))
 
     @property
+    def tail_hops(self) -> int:
+        """Whole MFCC hops of silence after the stream."""
+        return int(round(self.tail_silence_ms / self.mfcc.hop_ms))
+
+    @property
     def step_us(self) -> int:
         """Duration of one SNN step in µs (hop / steps_per_frame)."""
         return int(round(self.mfcc.hop_ms * 1000.0 / self.encoder.steps_per_frame))
@@ -168,7 +173,7 @@ class AudioFrontEnd:
         """The tail of silence and the last frames (only the last frames when nothing was pushed)."""
         if self._lead_due:  # no stream to frame
             return features_to_steps(self.mfcc.flush(), self.config, self.encoder)
-        tail = self.push(self._silence(int(round(self.config.tail_silence_ms / self.config.mfcc.hop_ms))))
+        tail = self.push(self._silence(self.config.tail_hops))
         last = features_to_steps(self.mfcc.flush(), self.config, self.encoder)
         self._lead_due = True  # the next push starts a new stream
         return torch.cat([tail, last])

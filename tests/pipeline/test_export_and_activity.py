@@ -144,7 +144,11 @@ def test_show_activity_draws_every_layer(tmp_path):
     result = run_cli("show-activity", str(SEQUENCE), "--out", str(out), "--max-seconds", "5")
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size > 20_000
-    assert "input, block1, block2, block3, hidden over 500 steps" in result.stderr
+    assert "input, block1, block2, block3, hidden over 500 steps" in result.stderr and "dropped: none" in result.stderr
+    truncated = tmp_path / "truncated.wav"
+    truncated.write_bytes(SEQUENCE.read_bytes()[:300])  # the header claims 13 s: the loss is reported
+    cut = run_cli("show-activity", str(truncated), "--out", str(tmp_path / "cut.png"))
+    assert cut.returncode == 0 and "dropped: missing_samples" in cut.stderr, cut.stderr
     from PIL import Image
 
     image = np.asarray(Image.open(out).convert("L"))
