@@ -138,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--udp", required=True, metavar="HOST:PORT", help="e.g. 127.0.0.1:3333 or [::1]:3333")
     send.add_argument("--speed", type=SPEED, default=1.0)
     send.add_argument(
-        "--sensor", metavar="WxH", help="sensor size of a recording that stores none (.npy), e.g. 128x128"
+        "--sensor",
+        metavar="WxH",
+        help="sensor size of a recording that stores none (.npy; AEDAT 2.0 of a chip other than DVS128, "
+        "DAVIS240 or DAVIS346), e.g. 128x128",
     )
 
     train = commands.add_parser("train", help="train a model and write a checkpoint")
@@ -369,7 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-frames", type=number(1, 10_000, integer=True), default=100, help="frames to render (1 to 10000)"
     )
     show.add_argument(
-        "--sensor", metavar="WxH", help="sensor size of a recording that stores none (.npy), e.g. 128x128"
+        "--sensor",
+        metavar="WxH",
+        help="sensor size of a recording that stores none (.npy; AEDAT 2.0 of a chip other than DVS128, "
+        "DAVIS240 or DAVIS346), e.g. 128x128",
     )
 
     export = commands.add_parser(

@@ -112,6 +112,10 @@ def stream_to_sinks(stream: Stream, loaded: LoadedModel, args: argparse.Namespac
         report = run_stream(stream, model, sinks, stream.pacer, stream.drop_counts)
     if getattr(stream.source, "no_input", False):
         print(f"warning: {stream.name}: no event arrived; is the sender running?", file=sys.stderr)
+    skipped = {name: count for name, count in getattr(stream.source, "skipped_words", dict)().items() if count}
+    if skipped:  # AEDAT 2.0: frame, IMU and special words are not DVS events (not drops)
+        words = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in skipped.items())
+        print(f"note: {stream.name}: skipped {words} (not DVS events)", file=sys.stderr)
     code = exit_code(report, args.quiet)
     report_stats(meter, args, report.summary())
     return code

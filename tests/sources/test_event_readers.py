@@ -389,7 +389,7 @@ def test_a_cut_aedat_signature_is_reported_as_truncated_not_as_a_version(
             open_recording(cut)
         message = str(caught.value)
         assert cut.name in message and f"found a {size}-byte file" in message and "truncated" in message
-        assert "expected an AEDAT 4.0 or 3.1 header" in message and "Re-copy the file" in message
+        assert "expected an AEDAT 4.0, 3.1 or 2.0 header" in message and "Re-copy the file" in message
         assert "version" not in message
     (tmp_path / "head.aedat4").write_bytes((dvs_dir / "sample.aedat4").read_bytes()[:16])  # magic, half a length field
     with pytest.raises(EventFileError, match="head.aedat4.*16-byte file, too short to hold an AEDAT 4.0 header"):

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from spikestream.sources.events.event_array import EVENT_DTYPE, SensorSize, make_events
 from spikestream.sources.events.formats import write_formats
 from spikestream.sources.events.formats.dispatch import open_recording
+from spikestream.sources.events.formats.read_aedat2 import read_aedat2_header
 from spikestream.sources.events.formats.read_aedat4 import read_aedat4_header
 from spikestream.sources.events.formats.read_prophesee import read_prophesee_header
 from spikestream.sources.events.formats.recording import EventFileError, EventFileWarning
@@ -79,6 +80,16 @@ def random_events(seed: int, count: int, width: int, height: int, span_us: int) 
     )
 
 
+def aedat2_extra_words(seed: int, count: int, span_us: int) -> np.ndarray:
+    """``count`` random DAVIS APS, IMU and special words (jAER AEDAT 2.0 addresses) over ``span_us`` µs."""
+    rng = np.random.default_rng(seed)
+    kinds = np.array([1 << 31, 1 << 31 | 3 << 10, 1 << 10], dtype=np.uint32)  # APS, IMU, special
+    words = np.empty(count, dtype=[("address", "<u4"), ("t", "<i8")])
+    words["address"] = kinds[rng.integers(0, 3, count)] | rng.integers(0, 1 << 10, count).astype(np.uint32)
+    words["t"] = np.sort(rng.integers(0, span_us, count))
+    return words
+
+
 def small_aedat4(original: bytes, packet_count: int) -> bytes:
     """The real recording's header and first ``packet_count`` packets, then its packet index, with the
     IOHeader's ``file_data_position`` (int64 field 1 of the flatbuffer) moved to the new index offset."""
@@ -110,6 +121,21 @@ def base_files(tmp_path_factory: pytest.TempPathFactory, dvs_dir: Path) -> dict[
             ),
             None,
         ),
+        "aedat2-dvs128": (
+            write_formats.write_aedat2(
+                folder / "d.aedat", random_events(9, 300, 128, 128, 10**6), SensorSize(128, 128)
+            ),
+            None,
+        ),
+        "aedat2-davis": (
+            write_formats.write_aedat2(
+                folder / "e.aedat",
+                random_events(10, 300, 346, 260, 3 << 32),  # timestamps wrap
+                SensorSize(346, 260),
+                extra_words=aedat2_extra_words(11, 60, 3 << 32),
+            ),
+            None,
+        ),
         "npy": (write_formats.write_npy(folder / "a.npy", random_events(6, 300, 64, 48, 10**6)), SENSOR),
         "npz": (write_formats.write_npz(folder / "a.npz", random_events(7, 300, 64, 48, 10**6), SENSOR), None),
         "npz-columns": (
@@ -137,6 +163,8 @@ def base_files(tmp_path_factory: pytest.TempPathFactory, dvs_dir: Path) -> dict[
         events = open_recording(path, sensor_size=sensor_size).read_all()
         if name in ("dat", "evt2", "evt3"):
             header = read_prophesee_header(path).data_offset
+        elif name.startswith("aedat2"):
+            header = read_aedat2_header(path).data_offset
         else:
             header = header_bytes[name]
         bases[name] = BaseFile(
@@ -150,7 +178,20 @@ def base_files(tmp_path_factory: pytest.TempPathFactory, dvs_dir: Path) -> dict[
     return bases
 
 
-BASE_NAMES = ["dat", "evt2", "evt3", "evt3-real", "nmnist", "aedat3.1", "npy", "npz", "npz-columns", "aedat4"]
+BASE_NAMES = [
+    "dat",
+    "evt2",
+    "evt3",
+    "evt3-real",
+    "nmnist",
+    "aedat3.1",
+    "aedat2-dvs128",
+    "aedat2-davis",
+    "npy",
+    "npz",
+    "npz-columns",
+    "aedat4",
+]
 
 
 @st.composite

@@ -1,9 +1,9 @@
 """Format dispatch: :func:`detect_format` and :func:`open_recording`, one entry for every event file.
 
 Formats: AEDAT 4.0 (iniVation DV), Prophesee DAT / EVT 2.0 / EVT 3.0 ``.raw``, N-MNIST ``.bin``,
-AEDAT 3.1 (DVS128 Gesture ``.aedat``), NumPy ``.npy`` / ``.npz``. The format is read from the file's
-magic bytes or text header first and from its extension only when the content has no signature
-(N-MNIST, a headerless ``.dat``), so a misleading extension never decides.
+AEDAT 3.1 (DVS128 Gesture ``.aedat``), AEDAT 2.0 (jAER ``.aedat``), NumPy ``.npy`` / ``.npz``. The
+format is read from the file's magic bytes or text header first and from its extension only when
+the content has no signature (N-MNIST, a headerless ``.dat``), so a misleading extension never decides.
 
 Each format's reader (a :class:`~.recording.EventRecording` subclass) is imported only when a file
 of that format is opened; the readers import :mod:`.recording`, never this module. See
@@ -17,15 +17,17 @@ from pathlib import Path
 from ..event_array import SensorSize
 from .recording import EventFileError, EventRecording, file_error
 
-FORMAT_NAMES = ("aedat4", "dat", "evt2", "evt3", "nmnist", "aedat3.1", "npy", "npz")
+FORMAT_NAMES = ("aedat4", "dat", "evt2", "evt3", "nmnist", "aedat3.1", "aedat2", "npy", "npz")
 _SNIFF_BYTES = 64
 _AEDAT_VERSION_LINE = 12  # "#!AER-DAT" + "x.y"
 
 
-EVENT_EXTENSIONS = (".aedat4", ".aedat", ".raw", ".dat", ".evt", ".bin", ".npy", ".npz")  # what a folder listing takes
+# what a folder listing takes
+EVENT_EXTENSIONS = (".aedat4", ".aedat", ".aedat2", ".raw", ".dat", ".evt", ".bin", ".npy", ".npz")
 EXTENSION_FORMATS = {
     ".aedat4": ("aedat4",),
-    ".aedat": ("aedat3.1",),
+    ".aedat": ("aedat3.1", "aedat2"),
+    ".aedat2": ("aedat2",),  # iniVation's aedat4to2 names its output so
     ".raw": ("evt2", "evt3"),
     ".evt": ("evt2", "evt3"),
     ".dat": ("dat",),
@@ -36,6 +38,7 @@ EXTENSION_FORMATS = {
 FORMAT_EXTENSIONS = {
     "aedat4": ".aedat4",
     "aedat3.1": ".aedat",
+    "aedat2": ".aedat",
     "evt2": ".raw",
     "evt3": ".raw",
     "dat": ".dat",
@@ -46,6 +49,7 @@ FORMAT_EXTENSIONS = {
 CONTENT_LABELS = {
     "aedat4": "an AEDAT 4.0 recording",
     "aedat3.1": "an AEDAT 3.1 recording",
+    "aedat2": "an AEDAT 2.0 (jAER) recording",
     "evt2": "a Prophesee EVT 2.0 recording",
     "evt3": "a Prophesee EVT 3.0 recording",
     "dat": "a Prophesee DAT recording",
@@ -54,7 +58,11 @@ CONTENT_LABELS = {
     "npz": "a NumPy .npz archive",
 }
 _MAGICS = (  # signature, what it starts, what was expected
-    (b"#!AER-DAT", "an AEDAT header", "an AEDAT 4.0 or 3.1 header ('#!AER-DAT4.0' or '#!AER-DAT3.1', then the header)"),
+    (
+        b"#!AER-DAT",
+        "an AEDAT header",
+        "an AEDAT 4.0, 3.1 or 2.0 header ('#!AER-DAT4.0', '#!AER-DAT3.1' or '#!AER-DAT2.0', then the header)",
+    ),
     (b"\x93NUMPY", "a NumPy .npy header", "a NumPy .npy header ('\\x93NUMPY', then the array header)"),
     (b"PK\x03\x04", "a zip (.npz) archive", "a zip (.npz) archive"),
 )
@@ -103,10 +111,12 @@ def detect_format(path: Path) -> str:
         return "aedat4"
     if head.startswith(b"#!AER-DAT3.1"):
         return "aedat3.1"
+    if head.startswith(b"#!AER-DAT2.0"):
+        return "aedat2"
     if head.startswith(b"#!AER-DAT"):
         version = head[9:12].decode("ascii", "replace")
         raise file_error(
-            path, f"AEDAT version {version}", "AEDAT 4.0 or 3.1", "Convert the file with DV or jAER to AEDAT 4.0."
+            path, f"AEDAT version {version}", "AEDAT 4.0, 3.1 or 2.0", "Convert the file with DV or jAER to AEDAT 4.0."
         )
     if head.startswith(b"\x93NUMPY"):
         return "npy"
@@ -121,7 +131,8 @@ def detect_format(path: Path) -> str:
         return by_suffix[suffix]
     known = {
         ".aedat4": "AEDAT 4 magic '#!AER-DAT4.0'",
-        ".aedat": "AEDAT magic '#!AER-DAT3.1'",
+        ".aedat": "AEDAT magic '#!AER-DAT3.1' or '#!AER-DAT2.0'",
+        ".aedat2": "AEDAT magic '#!AER-DAT2.0'",
         ".raw": "a Prophesee '% ...' header",
         ".npy": "NumPy magic '\\x93NUMPY'",
         ".npz": "a zip archive",
@@ -133,7 +144,7 @@ def detect_format(path: Path) -> str:
     raise file_error(
         path,
         f"an unknown format (extension {suffix or 'none'!r}, first bytes {head[:12]!r})",
-        "AEDAT 4.0/3.1, Prophesee DAT/EVT2/EVT3, N-MNIST .bin, .npy or .npz",
+        "AEDAT 4.0/3.1/2.0, Prophesee DAT/EVT2/EVT3, N-MNIST .bin, .npy or .npz",
         "N-MNIST and headerless DAT files have no signature: name them .bin or .dat "
         "(from Python: pass format_name=... to open_recording).",
     )
@@ -149,7 +160,8 @@ def open_recording(
     """Open an event file for streaming (nothing but headers is read here).
 
     ``sensor_size`` overrides the geometry the file states (or the format's known size); it is
-    required for ``.npy`` files and for Prophesee files whose header gives no geometry.
+    required for ``.npy`` files, for Prophesee files whose header gives no geometry and for AEDAT 2.0
+    files of a jAER chip not known here.
     ``format_name`` (one of :data:`FORMAT_NAMES`) skips detection. A file is opened as what its
     content says; when that is not what its extension says and the reader refuses the file, the
     error ends with :func:`content_note`'s rename advice. See :mod:`.recording` for
@@ -184,6 +196,8 @@ def _open_as(path: Path, format_name: str, sensor_size: SensorSize | None, allow
         from .read_nmnist import NMnistRecording as recording_class
     elif format_name == "aedat3.1":
         from .read_aedat31 import Aedat31Recording as recording_class
+    elif format_name == "aedat2":
+        from .read_aedat2 import Aedat2Recording as recording_class
     else:
         from .read_numpy import open_numpy_recording
 

@@ -1,8 +1,9 @@
 """The base class of every event-file reader, :class:`EventRecording`, and the shared error policy.
 
 One reader per format subclasses it (``read_aedat4``, ``read_prophesee``, ``read_nmnist``,
-``read_aedat31``, ``read_numpy``); :func:`~.dispatch.open_recording` (in :mod:`.dispatch`, apart
-from this module so that the readers and their base class import no circle) picks one.
+``read_aedat31``, ``read_aedat2``, ``read_numpy``); :func:`~.dispatch.open_recording` (in
+:mod:`.dispatch`, apart from this module so that the readers and their base class import no circle)
+picks one.
 
 Every reader streams: :meth:`EventRecording.iter_chunks` yields :data:`EVENT_DTYPE` chunks of exactly
 ``max_events`` events (the last may be shorter), in file order, holding only about one chunk of the
@@ -15,8 +16,8 @@ Bad input policy (the same for every format):
 - a recording that yields no event at all raises :class:`EventFileError` (no silent empty reads);
 - a truncated file (cut mid-event or mid-packet) raises :class:`EventFileError`. Formats whose
   layout can be checked from sizes and headers (N-MNIST, DAT, EVT2, EVT3 word alignment, AEDAT 3.1
-  packets, ``.npy``, ``.npz``) raise it from :func:`~.dispatch.open_recording`, before any event is
-  delivered; AEDAT 4 (compressed packets) only finds the cut while decoding, so ``iter_chunks``
+  packets, AEDAT 2.0 records, ``.npy``, ``.npz``) raise it from :func:`~.dispatch.open_recording`,
+  before any event is delivered; AEDAT 4 (compressed packets) only finds the cut while decoding, so ``iter_chunks``
   raises it there, after the complete chunks before it. With ``allow_truncated=True`` the reader instead delivers every
   complete event before the cut, stores the reason in ``recording.truncation`` and issues an
   :class:`EventFileWarning`;
@@ -48,7 +49,8 @@ class EventFileError(ValueError):
 
 
 class MissingSensorSizeError(EventFileError):
-    """A recording that states no sensor geometry (``.npy``; a Prophesee or AEDAT 4 header without one),
+    """A recording that states no sensor geometry (``.npy``; a Prophesee or AEDAT 4 header without one;
+    an AEDAT 2.0 file of an unknown jAER chip),
     opened without ``sensor_size``; callers with a geometry of their own (a model's) may retry with it."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..event_array import SensorSize, as_event_array
+from .read_aedat2 import AEDAT2_RECORD, LAYOUT_LIMITS, layout_for
 from .read_aedat31 import PACKET_HEADER, POLARITY_EVENT
 from .read_prophesee import DAT_RECORD
 
@@ -195,6 +196,68 @@ def write_dvs_gesture_aedat31(
     path.write_bytes(b"".join(parts))
     if segments is not None:
         write_gesture_labels(path.with_name(f"{path.stem}_labels.csv"), segments)
+    return path
+
+
+AEDAT2_CHIPS = {  # the jAER chip class written for a sensor size when no chip is given
+    (128, 128): "ch.unizh.ini.jaer.chip.retina.DVS128",
+    (240, 180): "eu.seebetter.ini.chips.davis.DAVIS240C",
+    (346, 260): "eu.seebetter.ini.chips.davis.Davis346B",
+}
+
+
+def aedat2_addresses(events: np.ndarray, layout: str, sensor_size: SensorSize) -> np.ndarray:
+    """jAER polarity-event addresses ``(N,)`` uint32 (``layout``: "dvs128" or "davis"), the inverse of
+    :func:`.read_aedat2.decode_addresses`: y (and DVS128 x) flipped back, ``height - 1 - y``."""
+    x, p = events["x"].astype(np.int64), events["p"].astype(np.uint32) & 1
+    y_address = (sensor_size.height - 1 - events["y"].astype(np.int64)).astype(np.uint32)
+    if layout == "dvs128":
+        x_address = (sensor_size.width - 1 - x).astype(np.uint32)
+        return (y_address << 8) | (x_address << 1) | (1 - p)  # bit 0 clear: ON
+    return (y_address << 22) | (x.astype(np.uint32) << 12) | (p << 11)
+
+
+def write_aedat2(
+    path: Path | str,
+    events: np.ndarray,
+    sensor_size: SensorSize,
+    chip: str | None = None,
+    extra_words: np.ndarray | None = None,
+    start_time_ms: int = 1_695_355_587_880,
+) -> Path:
+    """jAER AEDAT 2.0 ``.aedat``: a jAER-like header, then 8-byte big-endian (address, t µs mod 2**32)
+    records. ``chip``: the jAER AEChip class (default: DVS128, DAVIS240C or Davis346B by the sensor
+    size); the address layout follows the size, else the chip (as :mod:`.read_aedat2` reads it).
+    ``extra_words``: records with fields ``address`` (uint32, written as is: APS, IMU, special words)
+    and ``t`` (µs), merged with the events in time order. Needs t[0] < 2**32 µs and gaps < 2**31 µs."""
+    chip = chip or AEDAT2_CHIPS.get((sensor_size.width, sensor_size.height))
+    if chip is None:
+        raise ValueError(f"AEDAT 2.0: pass chip= for a {sensor_size.width}x{sensor_size.height} sensor")
+    layout = layout_for(chip, sensor_size)
+    events = _checked(events, "AEDAT 2.0", *LAYOUT_LIMITS[layout], sensor_size)
+    records = np.empty(len(events), dtype=[("address", "<u4"), ("t", "<i8")])
+    records["address"], records["t"] = aedat2_addresses(events, layout, sensor_size), events["t"]
+    if extra_words is not None and len(extra_words):
+        extra = np.empty(len(extra_words), dtype=records.dtype)
+        extra["address"], extra["t"] = extra_words["address"], extra_words["t"]
+        records = np.concatenate([records, extra])
+        records = records[np.argsort(records["t"], kind="stable")]
+    t_us = records["t"]
+    if t_us[0] < 0 or t_us[0] >= 1 << 32 or np.any(np.diff(t_us) >= 1 << 31):
+        raise ValueError("AEDAT 2.0: 32-bit timestamps need 0 <= t[0] < 2**32 µs and gaps < 2**31 µs")
+    header = (
+        "#!AER-DAT2.0\r\n"
+        "# This is a raw AE data file - do not edit\r\n"
+        "# Data format is int32 address, int32 timestamp (8 bytes total), repeated for each event\r\n"
+        "# Timestamps tick is 1 us\r\n"
+        f"# Creation time: System.currentTimeMillis() {int(start_time_ms)}\r\n"
+        f"# AEChip: {chip}\r\n"
+        "# End Of ASCII Header\r\n"
+    )
+    written = np.empty(len(records), dtype=AEDAT2_RECORD)
+    written["address"], written["t"] = records["address"], t_us & 0xFFFFFFFF
+    path = Path(path)
+    path.write_bytes(header.encode("ascii") + written.tobytes())
     return path
 
 
