@@ -12,7 +12,8 @@ while :func:`evaluate_folder` streams each clip) gives, on the same inputs:
 
 Data: FSDD test takes 0–4 (digit models, 250 clips by 5 speakers never trained on those takes), every
 10th clip of Speech Commands ``validation`` (keywords, speakers never heard), ESC-10 fold 4 (sounds,
-never trained on), synthetic held-out gestures (dvs-gestures). ``--every N`` thins each set.
+never trained on), synthetic held-out gestures (dvs-gestures), the 100 real N-MNIST recordings
+(nmnist). ``--every N`` thins each set.
 Writes ``bench/results/activity.json``; about 6 minutes on one core.
 
 Run: ``.venv/bin/python bench/bench_activity.py [--every 1] [--models NAME ...]``
@@ -34,6 +35,7 @@ from spikestream.models.nir_export import refusal
 from spikestream.models.registry import MODEL_KINDS
 from spikestream.pipeline.training.evaluate import evaluate_inputs, evaluation_clips, labelled_inputs
 from spikestream.pipeline.training.gesture import evaluate_gestures
+from spikestream.sources.events.formats.dispatch import EVENT_EXTENSIONS
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -43,6 +45,7 @@ HELD_BACK = {  # model → (folder, split, every n-th clip, what it is)
     "fsdd-digits-nir": (DATA / "fsdd", "test", 1, "FSDD test takes 0-4"),
     "keywords": (DATA / "speech_commands" / "validation", "all", 10, "every 10th Speech Commands validation clip"),
     "sounds": (DATA / "esc10" / "fold4", "all", 1, "ESC-10 fold 4"),
+    "nmnist": (DATA / "dvs" / "nmnist_small", "all", 1, "100 real N-MNIST recordings (nmnist_small)"),
 }
 
 
@@ -55,7 +58,8 @@ def measure(name: str, every: int) -> dict:
         data = "synthetic held-out gestures"
     else:
         folder, split, thin, data = HELD_BACK[name]
-        clips = evaluation_clips(folder, split, None)[:: thin * every]
+        extensions = None if loaded.front_end_kind == "audio" else EVENT_EXTENSIONS
+        clips = evaluation_clips(folder, split, extensions)[:: thin * every]
         inputs = labelled_inputs(loaded, clips, pad=False)
         metrics = evaluate_inputs(loaded, inputs, loaded.labels[1:])
     activity = meter.report()

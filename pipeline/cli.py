@@ -145,10 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     train = commands.add_parser("train", help="train a model and write a checkpoint")
-    train.add_argument("task", choices=["audio", "gesture", "autoencoder"])
+    train.add_argument("task", choices=["audio", "gesture", "events", "autoencoder"])
     train.add_argument(
         "--data",
-        help="folder of labelled clips (audio) or the DVSGesture root; gesture without --data uses synthetic gestures",
+        help="folder of labelled clips (audio), the DVSGesture root (gesture; without it synthetic gestures) or "
+        "the MNIST folder (events: N-MNIST digits from simulated saccades; default ../shared/data/mnist)",
+    )
+    train.add_argument(
+        "--train-count", type=number(1, 1_000_000, integer=True), help="events: how many MNIST images to train on"
+    )
+    train.add_argument(
+        "--held-out-count",
+        type=number(1, 1_000_000, integer=True),
+        help="events: how many simulated held-out digits to score each epoch",
     )
     train.add_argument(
         "--out",

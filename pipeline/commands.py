@@ -353,9 +353,36 @@ def train_autoencoder_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_saccade_digits_command(args: argparse.Namespace) -> int:
+    """``train events``: N-MNIST digits from simulated saccades over the MNIST images in ``--data``."""
+    from ..sources.images.mnist import MnistFileError
+    from .training.saccade_digits import SaccadeDigitData, saccade_digit_settings, train_saccade_digits, with_overrides
+
+    settings = with_overrides(
+        saccade_digit_settings(), seed=args.seed, epochs=args.epochs, threads=args.threads,
+        batch_size=args.batch_size, learning_rate=args.learning_rate,
+        train_count=args.train_count, held_out_count=args.held_out_count,
+        downsample="stride" if args.hardware_friendly else None,
+    )  # fmt: skip
+    out = checkpoint_out(args.out, "nmnist")
+    try:
+        training = train_saccade_digits(SaccadeDigitData(args.data or "mnist"), out, settings)
+    except MnistFileError as error:
+        raise UsageError(str(error)) from error
+    print(
+        f"checkpoint written to {out} (simulated held-out accuracy "
+        f"{training['history'][-1]['held_out_accuracy']:.4f}); test it on real recordings with "
+        f"`spikestream evaluate --model {out} --data DIR`",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def command_train(args: argparse.Namespace) -> int:
     if args.task == "autoencoder":
         return train_autoencoder_command(args)
+    if args.task == "events":
+        return train_saccade_digits_command(args)
     if args.task == "gesture":
         from .training.gesture import GestureTrainingSettings, train_gesture
 

@@ -35,7 +35,7 @@ from ...models.registry import MODEL_KINDS
 from ...sources.audio.audio_file import read_audio
 from ...sources.audio.front_end import AudioFrontEndConfig, features_to_steps
 from ...sources.audio.mfcc import MfccConfig
-from ...sources.images.mnist import mnist_split
+from ...sources.images.mnist import mnist_folder, mnist_split
 from ...sources.labelled_clips import list_labelled_clips, split_by_take
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder, rate_encode
 from ..decisions import DecisionConfig
@@ -44,7 +44,6 @@ from .audio import clip_features, feature_statistics
 from .loop import progress_interval_s, train_epoch
 
 AUTOENCODER_LABELS = ["score", "anomaly"]  # class 0: a periodic score record, class 1: an anomaly detection
-SHARED_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
 CALIBRATION_SAMPLES = 1_000
 
 
@@ -184,7 +183,7 @@ def train_autoencoder(data: str, out_dir: str | Path, settings: AutoencoderTrain
     out_dir = Path(out_dir)
     started = time.time()
     if is_mnist(data):
-        (train_images, _), (test_images, _) = mnist_split(SHARED_MNIST if str(data) == "mnist" else data)
+        (train_images, _), (test_images, _) = mnist_split(mnist_folder(str(data)))
         if settings.max_train_items:
             train_images = train_images[: settings.max_train_items]
         model = build_model(settings, (1, 28, 28), settings.step_ms)

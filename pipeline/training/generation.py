@@ -12,10 +12,10 @@ import torch
 from ...models.checkpoint import LoadedModel
 from ...sources.audio.audio_file import read_audio
 from ...sources.audio.front_end import AudioFrontEndConfig
-from ...sources.images.mnist import mnist_split
+from ...sources.images.mnist import mnist_folder, mnist_split
 from ...sources.labelled_clips import list_labelled_clips
 from ...sources.spike_encoding import SpikeEncoder, rate_encode
-from .autoencoder import SHARED_MNIST, clip_steps, is_mnist
+from .autoencoder import clip_steps, is_mnist
 
 AUDIO_SAMPLE_STEPS = 100  # one second of 10 ms hops per sampled audio sequence
 
@@ -65,7 +65,7 @@ def folder_sequences(loaded: LoadedModel, data: str) -> tuple[list[torch.Tensor]
     if front_end.get("kind") == "images":
         if not is_mnist(data):
             raise ValueError(f"--data {data}: model {loaded.name!r} takes MNIST images; pass --data mnist")
-        _, (images, labels) = mnist_split(SHARED_MNIST if str(data) == "mnist" else data)
+        _, (images, labels) = mnist_split(mnist_folder(str(data)))
         generator = torch.Generator().manual_seed(0)
         batches = []
         for start in range(0, len(images), 256):

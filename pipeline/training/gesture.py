@@ -103,16 +103,33 @@ def collate(examples: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Te
 
 
 def train_gesture(data: str | None, out_dir: str | Path, settings: GestureTrainingSettings) -> dict:
-    torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+    """Synthetic gestures or a DVSGesture root → a gesture classifier checkpoint in ``out_dir``."""
     train_samples, classes = gesture_dataset(data, settings.train_count, settings.seed, train=True)
     held_samples, _ = gesture_dataset(data, settings.held_out_count, HELD_OUT_SEED, train=False)
     if len(train_samples) == 0:
         raise ValueError(f"{data}: no training gestures found")
+    return train_event_classifier(
+        train_samples, held_samples, classes, out_dir, settings, "gesture-classifier", {"data": data or "synthetic"}
+    )
+
+
+def train_event_classifier(
+    train_samples,
+    held_samples,
+    classes: list[str],
+    out_dir: str | Path,
+    settings: GestureTrainingSettings,
+    task: str,
+    about: dict,
+) -> dict:
+    """Train a streaming event classifier on ``(events, class index)`` samples (noise-padded, per-step
+    targets) and save it; ``about`` goes into the checkpoint's ``training`` record (data, simulator)."""
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
     labels = [BACKGROUND_LABEL] + classes
-    train_examples = build_examples(train_samples, settings, rng, "simulating/framing training gestures")
-    held_examples = build_examples(held_samples, settings, np.random.default_rng(HELD_OUT_SEED), "held-out gestures")
+    train_examples = build_examples(train_samples, settings, rng, "simulating/framing training recordings")
+    held_examples = build_examples(held_samples, settings, np.random.default_rng(HELD_OUT_SEED), "held-out recordings")
     model = ConvSNNClassifier(ConvSNNConfig(
         input_shape=settings.front_end.output_shape, n_classes=len(labels), channels=settings.channels, kernel_size=3,
         kernel_t=settings.kernel_t, dilation_t=settings.dilation_t, hidden=128, step_ms=settings.front_end.bin_ms,
@@ -149,12 +166,12 @@ def train_gesture(data: str | None, out_dir: str | Path, settings: GestureTraini
         print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out accuracy {accuracy:.4f}", file=sys.stderr)
     config = {
         "name": Path(out_dir).name,
-        "task": "gesture-classifier",
+        "task": task,
         "labels": labels,
         "front_end": settings.front_end.to_dict(),
         "decision": asdict(settings.decision),
         "training": {
-            "data": data or "synthetic",
+            **about,
             "train_samples": len(train_examples),
             "held_out_samples": len(held_examples),
             "settings": {

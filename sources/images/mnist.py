@@ -16,6 +16,12 @@ import numpy as np
 IMAGES_FILE = "t10k-images-idx3-ubyte.gz"
 LABELS_FILE = "t10k-labels-idx1-ubyte.gz"
 TRAIN_IMAGES = 8_000  # of the 10,000: the rest are the test images
+SHARED_MNIST_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"  # `--data mnist`
+
+
+def mnist_folder(data: str | Path | None) -> Path:
+    """The folder ``data`` names: ``None`` or ``"mnist"`` is :data:`SHARED_MNIST_DIR`."""
+    return SHARED_MNIST_DIR if data in (None, "mnist") else Path(data)
 
 
 class MnistFileError(ValueError):

@@ -25,6 +25,8 @@ from spikestream.pipeline.runtime import run_stream
 from spikestream.pipeline.streaming_model import build_front_end, make_streaming_model
 from spikestream.pipeline.training.evaluate import samples_chunks
 from spikestream.sources.audio.audio_file import read_audio
+from spikestream.sources.events.chunking import SLICE_US, slice_by_time
+from spikestream.sources.events.formats.dispatch import open_recording
 
 from .cli_runner import REPO_ROOT, SPIKESTREAM, run_cli
 
@@ -42,24 +44,34 @@ def test_exported_graph_streams_real_clips_like_the_checkpoint(name, fsdd_dir, t
     assert sidecar["front_end"] == checkpoint.config["front_end"] and sidecar["labels"] == checkpoint.labels
     assert sidecar["round_trip_max_abs_difference"] < 1e-4
     exported = LoadedModel(NirNetwork(tmp_path / "model.nir", sidecar["dt_s"]), checkpoint.config, tmp_path)
-    rate = checkpoint.config["front_end"]["mfcc"]["sample_rate_hz"]
-    clips = sorted(fsdd_dir.glob("*_[0-1].wav"))[::10][:12]  # test takes 0-1, never trained on; 12 clips
+    if checkpoint.front_end_kind == "audio":
+        rate = checkpoint.config["front_end"]["mfcc"]["sample_rate_hz"]
+        clips = sorted(fsdd_dir.glob("*_[0-1].wav"))[::10][:12]  # test takes 0-1, never trained on; 12 clips
+        inputs = [(clip.name, read_audio(clip, rate)) for clip in clips]
+
+        def chunks(samples):
+            return samples_chunks(samples, rate, AUDIO_BLOCK_MS)
+    else:  # real N-MNIST recordings of the camera, never trained on
+        clips = sorted((fsdd_dir.parent / "dvs" / "nmnist_small").glob("*/*.bin"))[::10]
+        inputs = [(clip.name, open_recording(clip).read_all()) for clip in clips]
+
+        def chunks(events):
+            return slice_by_time(events, int(events["t"][0]), -(-int(events["t"][-1] + 1) // SLICE_US), SLICE_US)
+
     detections_seen = 0
-    for clip in clips:
-        samples = read_audio(clip, rate)
-        steps = build_front_end(checkpoint.config["front_end"]).push(samples)
+    for name, recording in inputs:
+        steps = build_front_end(checkpoint.config["front_end"]).push(recording)
         with torch.no_grad():
             expected, _ = checkpoint.model(steps)
             got, _ = exported.model(steps)
-        assert torch.allclose(got, expected, atol=1e-4, rtol=0), f"{clip.name}: readouts differ"
+        assert torch.allclose(got, expected, atol=1e-4, rtol=0), f"{name}: readouts differ"
         reports = [
-            run_stream(samples_chunks(samples, rate, AUDIO_BLOCK_MS), make_streaming_model(model, clip.name), [])
-            for model in (checkpoint, exported)
+            run_stream(chunks(recording), make_streaming_model(model, name), []) for model in (checkpoint, exported)
         ]
         by_checkpoint, by_graph = ([(d.time_us, d.label) for d in r.detections] for r in reports)
-        assert by_graph == by_checkpoint, clip.name
+        assert by_graph == by_checkpoint, name
         detections_seen += len(by_checkpoint)
-    assert detections_seen >= len(clips) // 2  # bare clips: the stream's end closes an open word
+    assert detections_seen >= len(inputs) // 2  # bare clips: the stream's end closes an open word
 
 
 def test_export_refuses_what_nir_cannot_express_and_paths_it_cannot_write(tmp_path):
