@@ -100,6 +100,7 @@ def train_baseline(train: SaccadeDigits) -> torch.nn.Linear:
     """Logistic regression on count images of simulated digits (full-batch Adam, 300 steps)."""
     features = torch.from_numpy(np.stack([count_image(train[i][0]) for i in range(len(train))]))
     labels = torch.from_numpy(train.labels)
+    torch.manual_seed(0)  # the same baseline every run
     model = torch.nn.Linear(features.shape[1], 10)
     optimiser = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-4)
     for _ in range(300):
