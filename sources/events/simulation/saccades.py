@@ -41,10 +41,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 from scipy import ndimage
 
-from ..event_array import EVENT_DTYPE, SensorSize
+from ..event_array import SensorSize
 from .dvs_simulator import DvsConfig, simulate_dvs
-
-NMNIST_SENSOR = SensorSize(34, 34)
 
 
 @dataclass(frozen=True)
@@ -119,8 +117,8 @@ class SaccadeRandomisation:
 
 def draw_saccade_variant(
     config: SaccadeConfig, spread: SaccadeRandomisation, rng: np.random.Generator
-) -> tuple[SaccadeConfig, float]:
-    """``(config, image_scale)``: one random camera, monitor and saccade around ``config``."""
+) -> SaccadeConfig:
+    """One random camera, monitor and saccade around ``config``."""
     scale = rng.uniform(*spread.threshold_scale)
     ratio = rng.uniform(*spread.on_off_ratio)
     dvs = replace(
@@ -135,7 +133,7 @@ def draw_saccade_variant(
     starts = np.asarray(config.saccade_starts_ms) + rng.uniform(-1, 1, len(config.saccade_starts_ms)) * (
         spread.start_jitter_ms
     )
-    variant = replace(
+    return replace(
         config,
         vertices_px=tuple(tuple(map(float, v)) for v in np.asarray(config.vertices_px) + jitter),
         saccade_starts_ms=tuple(float(s) for s in np.maximum(starts, 0.0)),
@@ -145,8 +143,9 @@ def draw_saccade_variant(
         gamma=rng.uniform(*spread.gamma),
         flicker_depth=rng.uniform(*spread.flicker_depth),
         dvs=dvs,
+        image_scale=config.image_scale
+        * float(rng.uniform(*spread.image_scale)),  # the last draw: the order fixes each seed's variant
     )
-    return variant, float(rng.uniform(*spread.image_scale))
 
 
 def saccade_offsets(t_ms: np.ndarray, config: SaccadeConfig) -> np.ndarray:
@@ -162,10 +161,10 @@ def saccade_offsets(t_ms: np.ndarray, config: SaccadeConfig) -> np.ndarray:
     return offsets
 
 
-def monitor_luminance(image: np.ndarray, config: SaccadeConfig, image_scale: float = 1.0) -> np.ndarray:
+def monitor_luminance(image: np.ndarray, config: SaccadeConfig) -> np.ndarray:
     """Canvas ``[H, W]`` of relative luminance: the image ``[28, 28]`` in [0, 1] centred, scaled by
-    ``config.image_scale · image_scale`` about its centre, through the monitor's gamma and the optics' blur."""
-    image_scale = image_scale * config.image_scale
+    ``config.image_scale`` about its centre, through the monitor's gamma and the optics' blur."""
+    image_scale = config.image_scale
     image = np.clip(np.asarray(image, dtype=np.float64).reshape(28, 28), 0.0, 1.0)
     height, width = config.sensor_height, config.sensor_width
     canvas = np.zeros((height, width))
@@ -178,11 +177,9 @@ def monitor_luminance(image: np.ndarray, config: SaccadeConfig, image_scale: flo
     return ndimage.gaussian_filter(luminance, config.blur_px, mode="nearest") if config.blur_px > 0 else luminance
 
 
-def render_saccade_frames(
-    image: np.ndarray, config: SaccadeConfig, image_scale: float = 1.0
-) -> tuple[np.ndarray, np.ndarray]:
+def render_saccade_frames(image: np.ndarray, config: SaccadeConfig) -> tuple[np.ndarray, np.ndarray]:
     """``(frames [T, H, W] luminance > 0, timestamps_us [T])`` every ``frame_ms`` over ``duration_ms``."""
-    still = monitor_luminance(image, config, image_scale)
+    still = monitor_luminance(image, config)
     t_ms = np.arange(0.0, config.duration_ms + config.frame_ms / 2, config.frame_ms)
     offsets = saccade_offsets(t_ms, config)
     frames = np.empty((len(t_ms),) + still.shape)
@@ -193,9 +190,9 @@ def render_saccade_frames(
     return np.maximum(frames, 1e-4), np.rint(t_ms * 1000).astype(np.int64)
 
 
-def simulate_saccades(image: np.ndarray, seed: int, config: SaccadeConfig = SaccadeConfig(), image_scale: float = 1.0):
+def simulate_saccades(image: np.ndarray, seed: int, config: SaccadeConfig = SaccadeConfig()) -> np.ndarray:
     """Time-sorted :data:`EVENT_DTYPE` events of the camera making the saccades over ``image``."""
-    frames, timestamps_us = render_saccade_frames(image, config, image_scale)
+    frames, timestamps_us = render_saccade_frames(image, config)
     events = simulate_dvs(frames, timestamps_us, config.dvs, seed)
     if config.on_polarity == 0:  # as N-MNIST files store it (see the module docstring)
         events["p"] = 1 - events["p"]
@@ -234,16 +231,13 @@ class SaccadeDigits(Sequence):
             raise IndexError(f"SaccadeDigits: index {index} out of range for {len(self)} images")
         index %= len(self)
         seed = self.sample_seed(index)
-        config, image_scale = self.config, 1.0
+        config = self.config
         if self.spread is not None:
-            config, image_scale = draw_saccade_variant(self.config, self.spread, np.random.default_rng(seed))
-        events = simulate_saccades(self.images[index], seed, config, image_scale)
-        return events, int(self.labels[index])
+            config = draw_saccade_variant(self.config, self.spread, np.random.default_rng(seed))
+        return simulate_saccades(self.images[index], seed, config), int(self.labels[index])
 
 
 __all__ = [
-    "EVENT_DTYPE",
-    "NMNIST_SENSOR",
     "SaccadeConfig",
     "SaccadeDigits",
     "SaccadeRandomisation",
