@@ -232,6 +232,19 @@ def test_aedat31_skips_invalid_events_and_other_packet_types(tmp_path: Path) -> 
     assert kept.invalid_events == 3
 
 
+def test_t0_probe_keeps_the_counts_of_the_latest_pass(tmp_path: Path) -> None:
+    events = random_events(9, 20_000, 128, 128, 10**6)  # more than the first decode block
+    path = write_formats.write_dvs_gesture_aedat31(tmp_path / "g.aedat", events)
+    data = bytearray(path.read_bytes())
+    payload_offset = next(open_recording(path).iter_packets())[0]
+    for index in (0, 10, 19_999):  # the last one lies beyond the block t0_us decodes
+        data[payload_offset + 8 * index] &= 0xFE
+    path.write_bytes(bytes(data))
+    recording = open_recording(path)
+    recording.read_all()
+    assert recording.t0_us == events["t"][1] and recording.invalid_events == 3
+
+
 def test_writers_reject_what_the_format_cannot_hold(tmp_path: Path) -> None:
     unsorted = make_events([1, 2], [1, 2], [10, 5], [0, 1])
     with pytest.raises(ValueError, match="sorted"):

@@ -243,6 +243,7 @@ class Aedat2Recording(EventRecording):
     the latest pass (not events)."""
 
     format_name = "aedat2"
+    pass_counters = (*EventRecording.pass_counters, "aps_samples", "imu_samples", "special_events")
 
     def __init__(self, path: Path, sensor_size: SensorSize | None = None, allow_truncated: bool = False) -> None:
         path = Path(path)
@@ -267,16 +268,6 @@ class Aedat2Recording(EventRecording):
     def skipped_words(self) -> dict[str, int]:
         """Words of the latest pass that are not polarity events: APS and IMU samples, special events."""
         return {"aps_samples": self.aps_samples, "imu_samples": self.imu_samples, "special_events": self.special_events}
-
-    @property
-    def t0_us(self) -> int:
-        """As :attr:`EventRecording.t0_us`; the probe of the first block keeps the latest pass's counts."""
-        counts = self.skipped_words()
-        try:
-            return super().t0_us
-        finally:
-            self.aps_samples, self.imu_samples = counts["aps_samples"], counts["imu_samples"]
-            self.special_events = counts["special_events"]
 
     def _decode_blocks(self, block_events: int) -> Iterator[np.ndarray]:
         self.aps_samples = self.imu_samples = self.special_events = 0

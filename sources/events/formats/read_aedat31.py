@@ -83,6 +83,7 @@ class Aedat31Recording(EventRecording):
     """
 
     format_name = "aedat3.1"
+    pass_counters = (*EventRecording.pass_counters, "invalid_events")
 
     def __init__(self, path: Path, sensor_size: SensorSize | None = None, allow_truncated: bool = False) -> None:
         super().__init__(Path(path), sensor_size or DVS_GESTURE_SIZE, allow_truncated)

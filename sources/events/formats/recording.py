@@ -94,6 +94,7 @@ class EventRecording(ABC):
     """
 
     format_name: str = ""
+    pass_counters: tuple[str, ...] = ("dropped_out_of_range",)  # counts of the latest pass (kept by ``t0_us``)
 
     def __init__(self, path: Path, sensor_size: SensorSize, allow_truncated: bool = False) -> None:
         self.path = Path(path)
@@ -179,13 +180,14 @@ class EventRecording(ABC):
     def t0_us(self) -> int:
         """Timestamp of the first in-sensor event, µs (decodes only the first block)."""
         if self._t0_us is None:
-            dropped = self.dropped_out_of_range  # some readers count while decoding; keep the last pass's count
+            counts = {name: getattr(self, name) for name in self.pass_counters}  # the probe must not reset them
             blocks = self._checked_blocks(DECODE_BLOCK_RANGE[0])
             try:
                 first = next(blocks, None)
             finally:
                 blocks.close()  # closes the file now
-                self.dropped_out_of_range = dropped
+                for name, count in counts.items():
+                    setattr(self, name, count)
             if first is None:
                 raise file_error(self.path, "no events", f"at least one {self.format_name} event", "Check the file.")
             self._t0_us = int(first["t"][0])
