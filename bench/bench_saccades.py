@@ -32,7 +32,7 @@ import torch
 from spikestream.models.checkpoint import load_checkpoint
 from spikestream.pipeline.training.evaluate import LabelledInput, evaluate_folder, evaluate_inputs
 from spikestream.pipeline.training.saccade_digits import HELD_OUT_SEED
-from spikestream.sources.events.chunking import SLICE_US, slice_by_time
+from spikestream.sources.events.chunking import slice_span
 from spikestream.sources.events.formats.dispatch import open_recording
 from spikestream.sources.events.simulation.saccades import SaccadeConfig, SaccadeDigits, SaccadeRandomisation
 from spikestream.sources.images.mnist import SHARED_MNIST_DIR, mnist_split
@@ -221,8 +221,7 @@ def main() -> int:
 
 def held_input(index: int, events: np.ndarray, label: int) -> LabelledInput:
     """A simulated recording (starting at t = 0) as an evaluator input, streamed as replay would."""
-    slices = -(-int(events["t"][-1] + 1) // SLICE_US)
-    return LabelledInput(f"simulated-{index}", str(label), lambda: slice_by_time(events, 0, slices, SLICE_US))
+    return LabelledInput(f"simulated-{index}", str(label), lambda: slice_span(events, 0, int(events["t"][-1]) + 1))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ...models.checkpoint import LoadedModel, save_checkpoint
 from ...models.conv_snn import ConvSNNClassifier, ConvSNNConfig
-from ...sources.events.chunking import SLICE_US, slice_by_time
+from ...sources.events.chunking import slice_span
 from ...sources.events.event_array import SensorSize
 from ...sources.events.front_end.framing import EventFrontEndConfig
 from ...sources.events.simulation.dvs_gesture_dataset import DVSGestureFolder
@@ -197,7 +197,7 @@ def evaluate_gestures(loaded: LoadedModel, data: str | None, count: int, out_dir
     def padded_chunks(index: int):
         events, _ = sample_events(samples[index])
         padded, onset_us, duration_us = pad_with_noise(events, sensor, 300_000, 600_000, 0.1, rng)
-        return slice_by_time(padded, 0, -(-(onset_us + duration_us + 600_000) // SLICE_US), SLICE_US)
+        return slice_span(padded, 0, onset_us + duration_us + 600_000)
 
     labels = samples.labels if isinstance(samples, SyntheticGestures) else [label for _, label in samples]
     inputs = [

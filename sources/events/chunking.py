@@ -137,3 +137,9 @@ def slice_by_time(events: np.ndarray, first_edge_us: int, slice_count: int, slic
     starts = np.concatenate([[0], bounds[:-1]]).astype(np.int64)
     for start, bound, end_us in zip(starts, bounds, ends_us):
         yield Chunk(events[start:bound], int(end_us) - slice_us, int(end_us))
+
+
+def slice_span(events: np.ndarray, first_edge_us: int, end_us: int, slice_us: int = SLICE_US) -> Iterator[Chunk]:
+    """:func:`slice_by_time` over ``[first_edge_us, end_us)``: as many ``slice_us`` chunks as cover it
+    (an in-memory recording streamed as ``replay`` slices a file)."""
+    return slice_by_time(events, first_edge_us, -(-(end_us - first_edge_us) // slice_us), slice_us)

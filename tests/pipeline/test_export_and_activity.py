@@ -25,7 +25,7 @@ from spikestream.pipeline.runtime import run_stream
 from spikestream.pipeline.streaming_model import build_front_end, make_streaming_model
 from spikestream.pipeline.training.evaluate import samples_chunks
 from spikestream.sources.audio.audio_file import read_audio
-from spikestream.sources.events.chunking import SLICE_US, slice_by_time
+from spikestream.sources.events.chunking import slice_span
 from spikestream.sources.events.formats.dispatch import open_recording
 
 from .cli_runner import REPO_ROOT, SPIKESTREAM, run_cli
@@ -56,7 +56,7 @@ def test_exported_graph_streams_real_clips_like_the_checkpoint(name, fsdd_dir, t
         inputs = [(clip.name, open_recording(clip).read_all()) for clip in clips]
 
         def chunks(events):
-            return slice_by_time(events, int(events["t"][0]), -(-int(events["t"][-1] + 1) // SLICE_US), SLICE_US)
+            return slice_span(events, int(events["t"][0]), int(events["t"][-1]) + 1)
 
     detections_seen = 0
     for name, recording in inputs:
