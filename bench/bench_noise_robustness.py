@@ -10,6 +10,9 @@ checkpoint (``--model``), in the same run, streamed through the same runtime as 
 - the demo sequence ``recordings/digits_sequence.wav`` (11 digits) read back with DC offsets and
   gains from −30 dB to +20 dB (clipped): the labels, their longest common subsequence with the
   expected digits and the number of errors ``max(expected, read) − LCS`` (the tests allow one).
+  The goal (issue 14) is gains "from −30 dB to clipping": the demo peaks at 0.51, so it clips from
+  +5.8 dB; ``targets_met`` counts the variants up to 6 dB past that point (+10 dB), and +20 dB
+  (14 dB past it, its loudest syllables flattened) is reported beside them.
 
 ``--min-score`` measures a decision-level change on the candidate. Writes
 ``bench/results/noise_robustness.json``. About 3 minutes per model on one core with the default 120 s
@@ -48,6 +51,7 @@ TONE_AMPLITUDE = 0.5
 STEADY_SECONDS = 20.0  # DC levels and tones: deterministic, a short stream says all
 SEQUENCE_DC_OFFSETS = (-0.2, -0.05, 0.05, 0.2)
 SEQUENCE_GAINS_DB = (-30.0, -20.0, 0.0, 10.0, 20.0)
+PAST_CLIPPING_DB = 6.0  # the targets hold up to this many dB of gain past the gain at which the demo clips
 
 
 def detections(
@@ -87,6 +91,30 @@ def sequence_variants(samples: np.ndarray) -> dict[str, np.ndarray]:
     variants = {f"dc {offset:+.2f}": samples + offset for offset in SEQUENCE_DC_OFFSETS}
     variants.update({f"gain {gain_db:+.0f} dB": samples * 10.0 ** (gain_db / 20.0) for gain_db in SEQUENCE_GAINS_DB})
     return {name: np.clip(signal, -1.0, 1.0).astype(np.float32) for name, signal in variants.items()}
+
+
+def within_target_range(name: str, clipping_gain_db: float) -> bool:
+    """Whether a sequence variant (``"dc ..."`` or ``"gain G dB"``) is inside the range the targets cover."""
+    return not name.startswith("gain") or float(name.split()[1]) <= clipping_gain_db + PAST_CLIPPING_DB
+
+
+def summary(noise_rows: dict, steady_rows: dict, sequence_rows: dict, clipping_gain_db: float) -> dict:
+    """Totals of one model's rows and whether the targets are met (see the module docstring)."""
+    worst_noise = max(row["per_10_min"] for row in noise_rows.values())
+    in_range = {name: row for name, row in sequence_rows.items() if within_target_range(name, clipping_gain_db)}
+    return {
+        "worst_noise_false_per_10_min": worst_noise,
+        "total_noise_false_detections": sum(row["detections"] for row in noise_rows.values()),
+        "steady_false_detections": sum(row["detections"] for row in steady_rows.values()),
+        "sequence_variants_read_right": sum(row["reads_right"] for row in sequence_rows.values()),
+        "sequence_variants": len(sequence_rows),
+        "sequence_clipping_gain_db": round(float(clipping_gain_db), 1),
+        "sequence_variants_in_target_range_read_right": sum(row["reads_right"] for row in in_range.values()),
+        "sequence_variants_in_target_range": len(in_range),
+        "targets_met": worst_noise < 1.0
+        and all(row["detections"] == 0 for row in steady_rows.values())
+        and all(row["reads_right"] for row in in_range.values()),
+    }
 
 
 def measure(loaded: LoadedModel, noise_seconds: float, decision: dict | None = None) -> dict:
@@ -129,21 +157,12 @@ def measure(loaded: LoadedModel, noise_seconds: float, decision: dict | None = N
             file=sys.stderr,
             flush=True,
         )
-    worst_noise = max(row["per_10_min"] for row in noise_rows.values())
+    clipping_gain_db = -20.0 * float(np.log10(np.abs(samples).max()))
     return {
         "noise_false_per_10_min": noise_rows,
         "steady_signals": steady_rows,
         "sequence": sequence_rows,
-        "summary": {
-            "worst_noise_false_per_10_min": worst_noise,
-            "total_noise_false_detections": sum(row["detections"] for row in noise_rows.values()),
-            "steady_false_detections": sum(row["detections"] for row in steady_rows.values()),
-            "sequence_variants_read_right": sum(row["reads_right"] for row in sequence_rows.values()),
-            "sequence_variants": len(sequence_rows),
-            "targets_met": worst_noise < 1.0
-            and all(row["detections"] == 0 for row in steady_rows.values())
-            and all(row["reads_right"] for row in sequence_rows.values()),
-        },
+        "summary": summary(noise_rows, steady_rows, sequence_rows, clipping_gain_db),
         "seconds": round(time.perf_counter() - started, 1),
     }
 

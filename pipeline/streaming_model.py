@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from ..models.checkpoint import LoadedModel
@@ -109,7 +110,13 @@ class StreamingModel:
             self.value_count += steps.numel()
         else:
             readout = outputs[:, 0]
-        return self._detections(self.decision.update(readout), available_ns)
+        return self._detections(self.decision.update(readout, self.take_levels()), available_ns)
+
+    def take_levels(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The front end's ``(level_db [T], floor_db [T])`` of the steps it returned since the last call, or
+        ``None`` when it computes none."""
+        take = getattr(self.front_end, "take_levels", None)
+        return None if take is None else take()
 
     def _detections(self, decisions: list, available_ns: int) -> list[Detection]:
         """Decisions as detections at recording times (the front end's lead of silence taken off)."""
@@ -177,8 +184,13 @@ def make_streaming_model(
     silence that is not in the recording)."""
     reconstructs = MODEL_KINDS[loaded.model_kind].outputs == "reconstruction"
     front_end = build_front_end(loaded.config["front_end"], framed=not (live or reconstructs))
-    decision = make_decision(decision_config(loaded, decision_overrides), len(loaded.labels), front_end.step_us)
-    return StreamingModel(loaded, front_end, decision, source_name)
+    config = decision_config(loaded, decision_overrides)
+    if config.min_rise_db is not None and getattr(front_end, "level_rise", None) is None:
+        raise ValueError(
+            f"model {loaded.name!r}: its decision gates on the input level (min_rise_db={config.min_rise_db}) "
+            "but its front end computes no level track (front_end.level_rise); add one or drop min_rise_db"
+        )
+    return StreamingModel(loaded, front_end, make_decision(config, len(loaded.labels), front_end.step_us), source_name)
 
 
 class PairedStreamingModel:

@@ -67,6 +67,7 @@ class FileSteps:
     model: StreamingModel
     detections: list[Detection] = field(default_factory=list)
     logits: torch.Tensor | None = None  # [T, K]
+    levels_db: tuple[np.ndarray, np.ndarray] | None = None  # ([T], [T]): level and floor, when tracked
     final: bool = False  # detections already decided (a file streamed alone)
 
 
@@ -169,7 +170,7 @@ def decode_file(loaded: LoadedModel, spec: JobSpec, item: ListedInput) -> FileSt
     model.end_us = end_us  # as StreamingModel.process records it
     steps = torch.cat([part for part in parts if part.shape[0]] or [parts[-1]])
     duration = end_us / 1e6 if duration_s is None else duration_s
-    return FileSteps(item, steps, duration, dict(drop_counts()), model)
+    return FileSteps(item, steps, duration, dict(drop_counts()), model, levels_db=model.take_levels())
 
 
 def stream_alone(loaded: LoadedModel, spec: JobSpec, item: ListedInput) -> FileSteps:
@@ -217,7 +218,7 @@ def decide(file: FileSteps) -> list[Detection]:
     """The file's logits through its own decision (then closed at the end of the file), as the runtime does;
     decisions become detections through the streaming model's own mapping."""
     decision = file.model.decision
-    fired = decision.update(file.logits) if file.logits.shape[0] else []
+    fired = decision.update(file.logits, file.levels_db) if file.logits.shape[0] else []
     fired += decision.close()
     return within_recording(file.model._detections(fired, 0), file.model.end_us)
 

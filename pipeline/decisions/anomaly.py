@@ -31,8 +31,11 @@ class AnomalyDecision(StreamDecision):
         self._score_sum = 0.0
         self._active = False
 
-    def update(self, scores: torch.Tensor | np.ndarray) -> list[Decision]:
-        """Feed per-step scores ``[T]`` (or ``[T, 1]``); returns the decisions fired in them."""
+    def update(
+        self, scores: torch.Tensor | np.ndarray, levels_db: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> list[Decision]:
+        """Feed per-step scores ``[T]`` (or ``[T, 1]``); returns the decisions fired in them (an input
+        level track, ``levels_db``, is not read: reconstruction error is the score)."""
         values = torch.as_tensor(scores, dtype=torch.float64).reshape(-1).numpy()
         config, threshold, window_steps = self.config, float(self.config.score_threshold), self.config.window_steps
         fired = []

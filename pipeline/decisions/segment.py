@@ -20,6 +20,14 @@ readout takes to fall after the word (about 400 ms). With ``commit_score`` set, 
 probability and the current window's, the detection is emitted at once; the rest of that segment
 is spent (no second detection) until the background returns. Segments that never become that
 decisive are decided as before, when they close.
+
+**Level gate** (``min_rise_db``): a word rises above the room it is spoken in, and the room is heard
+again after it; noise, hum, tones and DC levels do not rise above themselves. With ``min_rise_db``
+set, a segment is reported only if the peak speech-band level of its steps (and of the window before
+it opened: the network answers after the sound) is at least that far above the input's noise floor
+when it is decided — the quietest clean level of the last seconds, which by then holds the quiet
+after the word (the audio front end's level track, :mod:`spikestream.sources.audio.level_rise`). A
+segment that fails is closed without a detection (counted in :attr:`SegmentDecision.gated_segments`).
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ class SegmentDecision(StreamDecision):
         super().reset()
         self._segment: list[np.ndarray] = []  # per-step probabilities of the open segment
         self._spent = False  # the open segment was already decided early (commit_score)
+        self._segment_peak_db = np.nan  # the peak input level (dB) of the open segment and the window before it
+        self.gated_segments = getattr(self, "gated_segments", 0)  # segments closed by the level gate
 
     def _step(self, step_probabilities: np.ndarray, mean: np.ndarray, now_us: int) -> Decision | None:
         if self._active_since_us is None:
@@ -43,7 +53,9 @@ class SegmentDecision(StreamDecision):
                 return None
             self._active_since_us = now_us
             self._segment = []
+            self._segment_peak_db = float(np.fmax.reduce(self._level_window))
         self._segment.append(step_probabilities)
+        self._segment_peak_db = float(np.fmax(self._segment_peak_db, self._level_window[self._cursor - 1]))
         timed_out = now_us - self._active_since_us >= self.config.max_active_ms * 1000
         if mean[0] < self.config.off_threshold and not timed_out:
             return None if self._spent else self._commit_early(mean, now_us)
@@ -61,7 +73,7 @@ class SegmentDecision(StreamDecision):
             return None
         segment_mean = np.mean(self._segment, axis=0)
         best = int(np.argmax(segment_mean[1:])) + 1
-        if segment_mean[best] < commit or mean[best] < commit:
+        if segment_mean[best] < commit or mean[best] < commit or not self._rose():
             return None
         self._spent, self._last_fired_us = True, now_us
         return Decision(best, float(segment_mean[best]), now_us)
@@ -76,8 +88,18 @@ class SegmentDecision(StreamDecision):
         score = float(evidence_steps[:, best].mean())
         if score < self.config.min_score:
             return None
+        if not self._rose():
+            self.gated_segments += 1
+            return None
         self._last_fired_us = now_us
         return Decision(best, score, now_us)
+
+    def _rose(self) -> bool:
+        """Whether the open segment passes the level gate (always, without ``min_rise_db``)."""
+        if self.config.min_rise_db is None:
+            return True
+        rise_db = self._segment_peak_db - self._floor_db  # NaN (no clean level or no floor yet): no rise
+        return bool(rise_db >= self.config.min_rise_db)
 
     def close(self) -> list[Decision]:
         """The stream ended inside a segment (a word at the very end of a file): decide on all of it."""

@@ -41,6 +41,7 @@ class DecisionConfig:
     commit_min_ms: float = 150.0
     rearm_ratio: float = 0.8
     emit_scores: bool = False
+    min_rise_db: float | None = None  # segment: the input's level must rise this far above its floor (see segment.py)
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -66,6 +67,10 @@ class DecisionConfig:
             raise ValueError(f"score_threshold must be > 0 (a reconstruction error), got {self.score_threshold}")
         if self.commit_score is not None and not 0.0 < self.commit_score <= 1.0:
             raise ValueError(f"commit_score must be in (0, 1] or None, got {self.commit_score}")
+        if self.min_rise_db is not None and not 0.0 <= self.min_rise_db <= 60.0:
+            raise ValueError(f"min_rise_db must be in [0, 60] dB or None, got {self.min_rise_db}")
+        if self.min_rise_db is not None and self.mode != "segment":
+            raise ValueError(f"min_rise_db gates segment decisions only; mode is {self.mode!r}")
         if self.commit_min_ms < 0:
             raise ValueError(f"commit_min_ms must be >= 0 ms, got {self.commit_min_ms}")
         if not 0.0 < self.rearm_ratio <= 1.0:
@@ -104,6 +109,8 @@ class StreamDecision:
         self._window = np.zeros((self.config.window_steps, self.n_classes), dtype=np.float64)
         self._window[:, 0] = 1.0
         self._window_sum = self._window.sum(axis=0)
+        self._level_window = np.full(self.config.window_steps, np.nan)  # input levels (dB) of the same steps
+        self._floor_db = np.nan  # the input's noise floor (dB) at the last step
         self._cursor = 0
         self._steps_seen = 0
         self._active_since_us: int | None = None
@@ -121,14 +128,30 @@ class StreamDecision:
         self.reset()
         self._steps_seen = steps_seen
 
-    def update(self, logits: torch.Tensor | np.ndarray) -> list[Decision]:
-        """Feed readout steps ``[T, K]`` (batch of one stream); returns the decisions fired in them."""
+    def update(
+        self, logits: torch.Tensor | np.ndarray, levels_db: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> list[Decision]:
+        """Feed readout steps ``[T, K]`` (batch of one stream); returns the decisions fired in them.
+
+        ``levels_db``: ``(level [T], floor [T])`` in dB, each step's input level and the input's noise
+        floor (the audio front end's level track, NaN where unknown), read by ``min_rise_db``; without
+        it every step counts as a rise (no gate)."""
         probabilities = torch.softmax(torch.as_tensor(logits, dtype=torch.float32), dim=-1).double().numpy()
+        probabilities = probabilities.reshape(-1, self.n_classes)
+        steps = probabilities.shape[0]
+        if levels_db is None:
+            levels, floors = np.full(steps, np.inf), np.full(steps, -np.inf)
+        else:
+            levels, floors = (np.asarray(values, dtype=np.float64).reshape(-1) for values in levels_db)
+            if levels.size != steps or floors.size != steps:
+                raise ValueError(f"{levels.size} levels and {floors.size} floors for {steps} readout steps")
         fired = []
         window_steps = self.config.window_steps
-        for step_probabilities in probabilities.reshape(-1, self.n_classes):
+        for step_probabilities, level_db, floor_db in zip(probabilities, levels, floors):
             self._window_sum += step_probabilities - self._window[self._cursor]
             self._window[self._cursor] = step_probabilities
+            self._level_window[self._cursor] = level_db
+            self._floor_db = floor_db
             self._cursor = (self._cursor + 1) % window_steps
             self._steps_seen += 1
             decision = self._step(step_probabilities, self._window_sum / window_steps, self.now_us)

@@ -2,6 +2,9 @@
 
 samples → optional :class:`DcBlocker` (``dc_cutoff_hz``) → :class:`StreamingMfcc` (one frame per hop) →
 standardise with the training set's per-coefficient mean/std → :func:`unit_interval` → spike encoder.
+With ``level_rise`` set, each step also carries its frame's speech-band level and the stream's recent
+noise floor (:mod:`.level_rise`, dB; :meth:`AudioFrontEnd.take_levels`), which a segment decision
+with ``min_rise_db`` reads to stay quiet on steady sounds.
 Built from the plain-data ``front_end`` section of a model checkpoint (see
 :meth:`AudioFrontEndConfig.from_dict`).
 
@@ -28,7 +31,8 @@ import torch
 
 from ..spike_encoding import EncoderConfig, SpikeEncoder, unit_interval
 from .dc_blocker import DcBlocker, dc_block, dc_blocker_pole
-from .mfcc import MfccConfig, StreamingMfcc
+from .level_rise import LevelRise, LevelRiseConfig
+from .mfcc import AnalysedFrames, MfccConfig, StreamingMfcc
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class AudioFrontEndConfig:
     dc_cutoff_hz: float | None = None  # −3 dB cut-off of the DC blocker ahead of the MFCC (None = off)
     lead_silence_ms: float = 300.0  # digital silence streamed before the first sample (whole hops)
     tail_silence_ms: float = 700.0  # digital silence streamed after the last sample, at flush
+    level_rise: LevelRiseConfig | None = None  # per-step level and noise floor (None = not computed)
 
     kind = "audio"
 
@@ -84,6 +89,8 @@ class AudioFrontEndConfig:
         }
         if self.dc_cutoff_hz is not None:  # absent from checkpoints made without it
             values["dc_cutoff_hz"] = self.dc_cutoff_hz
+        if self.level_rise is not None:
+            values["level_rise"] = self.level_rise.to_dict()
         return values
 
     @classmethod
@@ -98,6 +105,7 @@ class AudioFrontEndConfig:
             dc_cutoff_hz=values.get("dc_cutoff_hz"),
             lead_silence_ms=float(values.get("lead_silence_ms", cls.lead_silence_ms)),
             tail_silence_ms=float(values.get("tail_silence_ms", cls.tail_silence_ms)),
+            level_rise=None if values.get("level_rise") is None else LevelRiseConfig.from_dict(values["level_rise"]),
         )
 
 
@@ -132,6 +140,16 @@ class AudioFrontEnd:
         rate_hz = config.mfcc.sample_rate_hz
         self.dc_blocker = None if config.dc_cutoff_hz is None else DcBlocker(config.dc_cutoff_hz, rate_hz)
         self.encoder = SpikeEncoder(config.encoder, frame_dt_s=config.mfcc.hop_ms / 1000.0, seed=seed)
+        mfcc = config.mfcc
+        self.level_rise = (
+            None
+            if config.level_rise is None
+            else LevelRise(config.level_rise, mfcc.sample_rate_hz, mfcc.n_fft, mfcc.hop_ms)
+        )
+        # the level track reads the samples as they arrived: a DC blocker turns a signal stuck at full
+        # scale into a decaying ramp that would look like the room's floor (frames aligned one to one)
+        self._level_framer = None if self.level_rise is None or self.dc_blocker is None else StreamingMfcc(mfcc)
+        self._levels: list[tuple[np.ndarray, np.ndarray]] = []  # (level, floor) dB of steps not yet taken
         self._lead_due = True
 
     @property
@@ -152,14 +170,41 @@ class AudioFrontEnd:
         self.encoder.reset()
         if self.dc_blocker is not None:
             self.dc_blocker.reset()
+        if self.level_rise is not None:
+            self.level_rise.reset()
+        if self._level_framer is not None:
+            self._level_framer.reset()
+        self._levels = []
 
     def push(self, samples: np.ndarray) -> torch.Tensor:
         if self._lead_due:
             self._lead_due = False
             samples = np.concatenate([self._silence(self.config.lead_hops), np.asarray(samples, np.float32)])
+        raw = None if self._level_framer is None else self._level_framer.push_analysed(samples)
         if self.dc_blocker is not None:
             samples = self.dc_blocker.push(samples)
-        return features_to_steps(self.mfcc.push(samples), self.config, self.encoder)
+        return self._steps(self.mfcc.push_analysed(samples), raw)
+
+    def _steps(self, frames: AnalysedFrames, raw: AnalysedFrames | None = None) -> torch.Tensor:
+        """Spike steps of new frames; their levels and floors (one per step, from the frames of the samples
+        before the DC blocker, ``raw``, when there is one) are kept for :meth:`take_levels`."""
+        if self.level_rise is not None:
+            repeat = self.config.encoder.steps_per_frame
+            heard = frames if raw is None else raw
+            level_db, floor_db = self.level_rise.push(heard.samples, heard.power)
+            self._levels.append((np.repeat(level_db, repeat), np.repeat(floor_db, repeat)))
+        return features_to_steps(frames.features, self.config, self.encoder)
+
+    def take_levels(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(level_db [T], floor_db [T])`` of the ``T`` steps returned since the last call (NaN where a
+        frame is not clean or no floor is known yet, :mod:`.level_rise`), or ``None`` when the front end
+        computes none (``level_rise`` unset)."""
+        if self.level_rise is None:
+            return None
+        taken, self._levels = self._levels, []
+        if not taken:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
+        return np.concatenate([level for level, _ in taken]), np.concatenate([floor for _, floor in taken])
 
     def advance_to(self, t_us: int) -> torch.Tensor:
         """Audio time is carried by its samples: nothing closes without them (no steps)."""
@@ -171,9 +216,10 @@ class AudioFrontEnd:
 
     def flush(self) -> torch.Tensor:
         """The tail of silence and the last frames (only the last frames when nothing was pushed)."""
-        if self._lead_due:  # no stream to frame
-            return features_to_steps(self.mfcc.flush(), self.config, self.encoder)
-        tail = self.push(self._silence(self.config.tail_hops))
-        last = features_to_steps(self.mfcc.flush(), self.config, self.encoder)
+        tail = self.push(self._silence(self.config.tail_hops)) if not self._lead_due else None
+        raw = None if self._level_framer is None else self._level_framer.flush_analysed()
+        last = self._steps(self.mfcc.flush_analysed(), raw)
         self._lead_due = True  # the next push starts a new stream
-        return torch.cat([tail, last])
+        if self.level_rise is not None:
+            self.level_rise.reset()
+        return last if tail is None else torch.cat([tail, last])

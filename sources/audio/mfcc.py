@@ -73,26 +73,27 @@ def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
     return scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc].astype(np.float32)
 
 
-def mfcc_from_frames(
-    frames: np.ndarray, window: np.ndarray, mel_basis: np.ndarray, dct: np.ndarray, amin_power: float
-) -> np.ndarray:
-    """MFCCs of already-framed audio.
-
-    Args:
-        frames: ``[n_frames, n_fft]`` float samples.
-        window: ``[n_fft]`` analysis window.
-        mel_basis: ``[n_mels, n_fft // 2 + 1]``.
-        dct: ``[n_mfcc, n_mels]``.
-        amin_power: floor of the mel power before the logarithm.
-
-    Returns:
-        ``[n_frames, n_mfcc]`` float32 coefficients.
-    """
+def power_spectrum(frames: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Power spectra ``[n_frames, n_fft // 2 + 1]`` float32 of framed audio ``[n_frames, n_fft]`` under ``window``."""
     spectrum = np.fft.rfft(frames * window, axis=-1)
-    power = spectrum.real**2 + spectrum.imag**2
-    mel_power = power.astype(np.float32) @ mel_basis.T
+    return (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+
+
+def mfcc_from_power(power: np.ndarray, mel_basis: np.ndarray, dct: np.ndarray, amin_power: float) -> np.ndarray:
+    """MFCCs ``[n_frames, n_mfcc]`` float32 of power spectra ``[n_frames, n_fft // 2 + 1]``."""
+    mel_power = power @ mel_basis.T
     log_mel = 10.0 * np.log10(np.maximum(mel_power, amin_power))
     return (log_mel @ dct.T).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AnalysedFrames:
+    """Frames that became complete: their samples ``[n, n_fft]``, power spectra ``[n, n_fft // 2 + 1]``
+    and MFCCs ``[n, n_mfcc]``."""
+
+    samples: np.ndarray
+    power: np.ndarray
+    features: np.ndarray
 
 
 class StreamingMfcc:
@@ -119,34 +120,52 @@ class StreamingMfcc:
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Add samples; return the newly completed frames ``[n_new, n_mfcc]`` (possibly ``n_new = 0``)."""
+        return self.push_analysed(samples).features
+
+    def flush(self) -> np.ndarray:
+        """End of stream: pad with zeros and return the remaining frames up to ``1 + N // hop``."""
+        return self.flush_analysed().features
+
+    def push_analysed(self, samples: np.ndarray) -> AnalysedFrames:
+        """:meth:`push`, with the new frames' samples and power spectra beside their MFCCs."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         self._samples_seen += samples.size
         self._buffer = np.concatenate([self._buffer, samples])
         return self._emit_complete_frames()
 
-    def flush(self) -> np.ndarray:
-        """End of stream: pad with zeros and return the remaining frames up to ``1 + N // hop``."""
+    def flush_analysed(self) -> AnalysedFrames:
+        """:meth:`flush`, with the last frames' samples and power spectra beside their MFCCs."""
         total_frames = 1 + self._samples_seen // self.config.hop_length
         missing = total_frames - self._frames_emitted
         if missing <= 0:
-            return np.zeros((0, self.config.n_mfcc), dtype=np.float32)
+            return self._no_frames()
         self._buffer = np.concatenate([self._buffer, np.zeros(self.config.n_fft, dtype=np.float32)])
         frames = self._emit_complete_frames(limit=missing)
         self.reset()
         return frames
 
-    def _emit_complete_frames(self, limit: int | None = None) -> np.ndarray:
+    def _no_frames(self) -> AnalysedFrames:
+        n_fft = self.config.n_fft
+        return AnalysedFrames(
+            np.zeros((0, n_fft), np.float32),
+            np.zeros((0, n_fft // 2 + 1), np.float32),
+            np.zeros((0, self.config.n_mfcc), np.float32),
+        )
+
+    def _emit_complete_frames(self, limit: int | None = None) -> AnalysedFrames:
         n_fft, hop = self.config.n_fft, self.config.hop_length
         n_frames = 0 if self._buffer.size < n_fft else 1 + (self._buffer.size - n_fft) // hop
         if limit is not None:
             n_frames = min(n_frames, limit)
         if n_frames == 0:
-            return np.zeros((0, self.config.n_mfcc), dtype=np.float32)
+            return self._no_frames()
         frames = np.lib.stride_tricks.sliding_window_view(self._buffer, n_fft)[::hop][:n_frames]
-        features = mfcc_from_frames(frames, self._window, self._mel_basis, self._dct, self.config.amin_power)
+        power = power_spectrum(frames, self._window)
+        features = mfcc_from_power(power, self._mel_basis, self._dct, self.config.amin_power)
+        analysed = AnalysedFrames(frames.copy(), power, features)
         self._buffer = self._buffer[n_frames * hop :].copy()
         self._frames_emitted += n_frames
-        return features
+        return analysed
 
 
 def reference_mfcc(audio: np.ndarray, config: MfccConfig, top_db: float | None = None) -> np.ndarray:

@@ -142,3 +142,53 @@ def test_a_committed_word_at_the_end_of_a_stream_is_not_reported_twice():
     decision = make_decision(config, n_classes=4, step_us=10_000)
     assert len(decision.update(logits_for([0] * 5 + [1] * 20))) == 1
     assert decision.close() == []
+
+
+def segment_gate(min_rise_db: float | None):
+    config = DecisionConfig(window_steps=4, mode="segment", on_threshold=0.6, min_rise_db=min_rise_db)
+    return make_decision(config, n_classes=4, step_us=10_000)
+
+
+def levels(level_db: np.ndarray, floor_db: float = -40.0) -> tuple[np.ndarray, np.ndarray]:
+    return level_db, np.full(level_db.shape, floor_db)
+
+
+def test_level_gate_drops_a_segment_whose_input_never_rose_and_counts_it():
+    word = logits_for([0] * 10 + [2] * 30 + [0] * 20)
+    flat = np.full(word.shape[0], -37.0)  # a steady sound: 3 dB above its own floor
+    decision = segment_gate(8.0)
+    assert decision.update(word, levels(flat)) == []
+    assert decision.gated_segments == 1
+    rising = flat.copy()
+    rising[12:20] = -15.0  # the same readout over a word 25 dB above the room
+    assert [d.class_index for d in segment_gate(8.0).update(word, levels(rising))] == [2]
+    # the rise may come in the window just before the segment opens (the network answers later)
+    early = flat.copy()
+    early[10] = -15.0  # the segment opens at step 12
+    assert [d.class_index for d in segment_gate(8.0).update(word, levels(early))] == [2]
+    assert [d.class_index for d in segment_gate(None).update(word, levels(flat))] == [2]  # no gate: as before
+
+
+def test_level_gate_reads_the_floor_when_the_segment_is_decided():
+    """A bare word at the start of a recording: the floor is its own first frame until the quiet after it."""
+    word = logits_for([0] * 2 + [2] * 30 + [0] * 20)
+    level_db = np.concatenate([np.full(22, -20.0), np.full(30, -45.0)])
+    floor_db = np.minimum.accumulate(level_db)  # the quietest level so far
+    assert [d.class_index for d in segment_gate(8.0).update(word, (level_db, floor_db))] == [2]
+    unknown = np.full(word.shape[0], np.nan)  # no clean frame at all (digital silence): no rise
+    assert segment_gate(8.0).update(word, (unknown, unknown)) == []
+
+
+def test_level_gate_also_holds_a_word_open_at_the_end_of_the_stream():
+    decision = segment_gate(8.0)
+    assert decision.update(logits_for([0] * 10 + [2] * 30), levels(np.full(40, -40.0))) == []
+    assert decision.close() == []
+
+
+def test_level_gate_settings_are_checked():
+    with pytest.raises(ValueError, match="min_rise_db"):
+        DecisionConfig(mode="threshold", min_rise_db=6.0)
+    with pytest.raises(ValueError, match="min_rise_db"):
+        DecisionConfig(mode="segment", min_rise_db=-1.0)
+    with pytest.raises(ValueError, match="levels and"):
+        segment_gate(6.0).update(logits_for([0] * 5), levels(np.zeros(4)))
