@@ -16,11 +16,11 @@ from spikestream.pipeline.training.gesture import HELD_OUT_SEED, evaluate_gestur
 # real speaker left out of training from 53.6 % to 60.6 % (george) and from 67.6 % to 81.2 % (lucas;
 # bench/bench_unseen_speaker.py).
 # Since issue 14 its front end removes DC (a 10 Hz blocker the members were not trained with) and its
-# decision needs the input to rise 10 dB above its floor: 96.8 % (8 errors; the two new ones are "six",
-# its weakest class, decided on scores below 0.5), in exchange for no detection on noise, DC or tones
-# (tests/pipeline/test_noise_robustness.py).
+# decision needs the input to rise 10 dB above its floor: 96.4 % (9 errors; new: two "six" read wrong,
+# decided on scores below 0.5, and one 0.14 s clip whose level never rises 10 dB above its own quietest
+# frame, missed), in exchange for no detection on noise, DC or tones (tests/pipeline/test_noise_robustness.py).
 # The bars sit at what is shipped so a regression fails; raise them with the model.
-SHIPPED_DIGIT_ACCURACY = 0.968
+SHIPPED_DIGIT_ACCURACY = 0.964
 SHIPPED_UNHEARD_VOICE_ACCURACY = 0.9875
 RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
 
