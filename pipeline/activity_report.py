@@ -84,6 +84,10 @@ class LiveActivityView:
     def gaps(self) -> int:
         return self.model.gaps
 
+    @property
+    def gated_segments(self) -> int:
+        return self.model.gated_segments
+
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last_draw >= self.refresh_s:

@@ -55,13 +55,16 @@ class RunReport:
     """Measured facts of one run (printed at the end, returned to library users).
 
     ``source_drops`` come from the source's ``drop_counts()``, ``sink_drops`` from each sink (queue
-    full, or lost when the sink failed), ``sink_errors`` name sinks that failed and why."""
+    full, or lost when the sink failed), ``sink_errors`` name sinks that failed and why.
+    ``gated_segments``: segments a segment decision's level gate (``min_rise_db``) closed without a
+    detection."""
 
     source: str
     detections: list[Detection] = field(default_factory=list)
     chunks: int = 0
     steps: int = 0
     gaps: int = 0
+    gated_segments: int = 0
     stream_us: int = 0
     processing_s: float = 0.0
     wall_s: float = 0.0
@@ -87,10 +90,13 @@ class RunReport:
         drops = {**self.sink_drops, **self.source_drops}
         lost = ", ".join(f"{name} {count}" for name, count in drops.items() if count) or "none"
         gaps = f", {self.gaps} gaps in the input skipped (model state reset)" if self.gaps else ""
+        plural = "" if self.gated_segments == 1 else "s"
+        gate = f", {self.gated_segments} segment{plural} closed by the level gate (below min_rise_db)"
+        gate = gate if self.gated_segments else ""
         failed = "".join(f"; sink failed: {error}" for error in self.sink_errors.values())
         return (
             f"{self.source}: {len(self.detections)} detections in {self.stream_us / 1e6:.2f} s of stream "
-            f"({self.steps} steps){rtf}{latency}{gaps}; dropped: {lost}{failed}"
+            f"({self.steps} steps){rtf}{latency}{gaps}{gate}; dropped: {lost}{failed}"
             + (" (interrupted)" if self.interrupted else "")
         )
 
@@ -139,5 +145,6 @@ def run_stream(
         report.source_drops = dict(drop_counts()) if drop_counts is not None else {}
         report.steps = model.steps
         report.gaps = model.gaps
+        report.gated_segments = model.gated_segments
         report.wall_s = time.perf_counter() - started
     return report

@@ -23,7 +23,7 @@ from ..sources.chunk import Chunk
 from ..sources.events.front_end.framing import EventFrontEndConfig
 from ..sources.events.front_end.streaming import EventFrontEnd
 from ..sources.step_targets import UNKNOWN_LABEL
-from .decisions import DecisionConfig, StreamDecision, make_decision
+from .decisions import DecisionConfig, SegmentDecision, StreamDecision, make_decision
 from .detection import Detection
 
 
@@ -95,6 +95,11 @@ class StreamingModel:
         self.steps = 0
         self.gaps = 0
         self.end_us = 0  # the end of the last chunk: where the recording (or live input) stops
+
+    @property
+    def gated_segments(self) -> int:
+        """Segments the decision's level gate closed without a detection (0 for other decision kinds)."""
+        return self.decision.gated_segments if isinstance(self.decision, SegmentDecision) else 0
 
     def _run_steps(self, steps: torch.Tensor, available_ns: int) -> list[Detection]:
         if steps.shape[0] == 0:
@@ -213,6 +218,10 @@ class PairedStreamingModel:
     @property
     def gaps(self) -> int:
         return self.classifier.gaps
+
+    @property
+    def gated_segments(self) -> int:
+        return self.classifier.gated_segments
 
     def _relabel(self, detections: list[Detection], scores: list[Detection]) -> list[Detection]:
         threshold = float(self.autoencoder.decision.config.score_threshold)

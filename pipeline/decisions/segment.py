@@ -34,18 +34,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from .window import Decision, StreamDecision
+from .window import Decision, DecisionConfig, StreamDecision
 
 
 class SegmentDecision(StreamDecision):
-    """Keeps an open segment's step probabilities and decides when it closes."""
+    """Keeps an open segment's step probabilities and decides when it closes.
+
+    ``gated_segments`` counts the segments the level gate closed without a detection over the whole
+    run: :meth:`reset` (which a gap in the input calls, :meth:`reset_after_gap`) keeps it."""
+
+    def __init__(self, config: DecisionConfig, n_classes: int, step_us: int) -> None:
+        self.gated_segments = 0  # segments closed by the level gate (min_rise_db), over the run
+        super().__init__(config, n_classes, step_us)
 
     def reset(self) -> None:
         super().reset()
         self._segment: list[np.ndarray] = []  # per-step probabilities of the open segment
         self._spent = False  # the open segment was already decided early (commit_score)
         self._segment_peak_db = np.nan  # the peak input level (dB) of the open segment and the window before it
-        self.gated_segments = getattr(self, "gated_segments", 0)  # segments closed by the level gate
 
     def _step(self, step_probabilities: np.ndarray, mean: np.ndarray, now_us: int) -> Decision | None:
         if self._active_since_us is None:

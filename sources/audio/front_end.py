@@ -32,7 +32,7 @@ import torch
 from ..spike_encoding import EncoderConfig, SpikeEncoder, unit_interval
 from .dc_blocker import DcBlocker, dc_block, dc_blocker_pole
 from .level_rise import LevelRise, LevelRiseConfig
-from .mfcc import AnalysedFrames, MfccConfig, StreamingMfcc
+from .mfcc import AnalysedFrames, MfccConfig, PowerFrames, StreamingFrames, StreamingMfcc
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,9 @@ class AudioFrontEnd:
             else LevelRise(config.level_rise, mfcc.sample_rate_hz, mfcc.n_fft, mfcc.hop_ms)
         )
         # the level track reads the samples as they arrived: a DC blocker turns a signal stuck at full
-        # scale into a decaying ramp that would look like the room's floor (frames aligned one to one)
-        self._level_framer = None if self.level_rise is None or self.dc_blocker is None else StreamingMfcc(mfcc)
+        # scale into a decaying ramp that would look like the room's floor (frames aligned one to one;
+        # framing and power spectra only, no MFCC)
+        self._level_framer = None if self.level_rise is None or self.dc_blocker is None else StreamingFrames(mfcc)
         self._levels: list[tuple[np.ndarray, np.ndarray]] = []  # (level, floor) dB of steps not yet taken
         self._lead_due = True
 
@@ -180,12 +181,12 @@ class AudioFrontEnd:
         if self._lead_due:
             self._lead_due = False
             samples = np.concatenate([self._silence(self.config.lead_hops), np.asarray(samples, np.float32)])
-        raw = None if self._level_framer is None else self._level_framer.push_analysed(samples)
+        raw = None if self._level_framer is None else self._level_framer.push(samples)
         if self.dc_blocker is not None:
             samples = self.dc_blocker.push(samples)
         return self._steps(self.mfcc.push_analysed(samples), raw)
 
-    def _steps(self, frames: AnalysedFrames, raw: AnalysedFrames | None = None) -> torch.Tensor:
+    def _steps(self, frames: AnalysedFrames, raw: PowerFrames | None = None) -> torch.Tensor:
         """Spike steps of new frames; their levels and floors (one per step, from the frames of the samples
         before the DC blocker, ``raw``, when there is one) are kept for :meth:`take_levels`."""
         if self.level_rise is not None:
@@ -217,7 +218,7 @@ class AudioFrontEnd:
     def flush(self) -> torch.Tensor:
         """The tail of silence and the last frames (only the last frames when nothing was pushed)."""
         tail = self.push(self._silence(self.config.tail_hops)) if not self._lead_due else None
-        raw = None if self._level_framer is None else self._level_framer.flush_analysed()
+        raw = None if self._level_framer is None else self._level_framer.flush()
         last = self._steps(self.mfcc.flush_analysed(), raw)
         self._lead_due = True  # the next push starts a new stream
         if self.level_rise is not None:

@@ -76,6 +76,21 @@ def has_stuck_run(frames: np.ndarray, run: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(same, run - 1, axis=1).all(axis=2).any(axis=1)
 
 
+def _trailing_sums(recent: np.ndarray, new: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sums over the trailing window of up to ``span`` values ending at each of the ``n`` values ``new``
+    (``recent``, the last ``span − 1`` values before them, continue the windows across calls).
+
+    Returns the sums ``[n]`` (float for float values, int for bool: how many are true), the window
+    lengths ``[n]`` (``span``, fewer at the start of a stream) and the last ``span − 1`` values to pass
+    as ``recent`` next time."""
+    history = np.concatenate([recent, new])
+    cumulative = np.concatenate([[0], np.cumsum(history)])
+    ends = np.arange(recent.size, history.size) + 1
+    starts = np.maximum(0, ends - span)
+    keep = span - 1
+    return cumulative[ends] - cumulative[starts], ends - starts, history[history.size - keep :] if keep else history[:0]
+
+
 class LevelRise:
     """Streaming level track; ``push(frames [n, n_fft], power [n, n_fft//2+1])`` → ``(level_db [n], floor_db [n])``."""
 
@@ -101,24 +116,14 @@ class LevelRise:
         count = frames.shape[0]
         if count == 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
+        span = self.config.smooth_frames
         band = power[:, self.first_bin : self.end_bin].astype(np.float64).sum(axis=1) * self.mean_square_scale
-        history = np.concatenate([self._recent_power, band])
-        cumulative = np.concatenate([[0.0], np.cumsum(history)])
-        ends = np.arange(history.size - count, history.size) + 1
-        starts = np.maximum(0, ends - self.config.smooth_frames)
-        levels = 10.0 * np.log10(np.maximum((cumulative[ends] - cumulative[starts]) / (ends - starts), 1e-30))
-        keep = self.config.smooth_frames - 1
-        self._recent_power = history[history.size - keep :] if keep else history[:0]
+        power_sums, lengths, self._recent_power = _trailing_sums(self._recent_power, band, span)
+        levels = 10.0 * np.log10(np.maximum(power_sums / lengths, 1e-30))
         flawed = has_stuck_run(frames, self.config.digital_silence_run)
         flawed |= np.abs(frames).max(axis=1) >= self.config.clip_level
-        flawed_history = np.concatenate([self._recent_flawed, flawed])
-        flawed_cumulative = np.concatenate([[0], np.cumsum(flawed_history)])
-        flawed_ends = np.arange(flawed_history.size - count, flawed_history.size) + 1
-        flawed_starts = np.maximum(0, flawed_ends - self.config.smooth_frames)
-        self._recent_flawed = flawed_history[flawed_history.size - keep :] if keep else flawed_history[:0]
-        clean = (flawed_cumulative[flawed_ends] == flawed_cumulative[flawed_starts]) & (
-            levels >= self.config.quiet_level_db
-        )
+        flawed_counts, _, self._recent_flawed = _trailing_sums(self._recent_flawed, flawed, span)
+        clean = (flawed_counts == 0) & (levels >= self.config.quiet_level_db)
         levels = np.where(clean, levels, np.nan)
         floors = np.full(count, np.nan)
         for i in range(count):

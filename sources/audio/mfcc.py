@@ -7,9 +7,10 @@ The maths matches ``librosa.feature.mfcc(y, sr, n_mfcc, n_fft, hop_length, n_mel
 so cannot be causal. The streaming version uses the fixed floor ``amin`` only; on real speech the
 two agree (see ``tests/sources/test_streaming_mfcc.py``).
 
-Streaming: :class:`StreamingMfcc` keeps only the last ``n_fft − hop`` samples (plus whatever part of
-a hop has arrived), so frame ``k`` — centred on sample ``k·hop`` — is computed once, when sample
-``k·hop + n_fft/2`` arrives. ``flush()`` pads the end with zeros exactly as ``center=True`` does.
+Streaming: :class:`StreamingFrames` (the framing and power spectra :class:`StreamingMfcc` builds on)
+keeps only the last ``n_fft − hop`` samples (plus whatever part of a hop has arrived), so frame ``k``
+— centred on sample ``k·hop`` — is computed once, when sample ``k·hop + n_fft/2`` arrives.
+``flush()`` pads the end with zeros exactly as ``center=True`` does.
 """
 
 from __future__ import annotations
@@ -87,13 +88,82 @@ def mfcc_from_power(power: np.ndarray, mel_basis: np.ndarray, dct: np.ndarray, a
 
 
 @dataclass(frozen=True)
+class PowerFrames:
+    """Frames that became complete: their samples ``[n, n_fft]`` and power spectra ``[n, n_fft // 2 + 1]``.
+
+    ``samples`` is a read-only view of the framer's buffer at the time (never written afterwards: the
+    framer replaces its buffer rather than changing it), so it stays valid without a copy."""
+
+    samples: np.ndarray
+    power: np.ndarray
+
+
+@dataclass(frozen=True)
 class AnalysedFrames:
-    """Frames that became complete: their samples ``[n, n_fft]``, power spectra ``[n, n_fft // 2 + 1]``
-    and MFCCs ``[n, n_mfcc]``."""
+    """Frames that became complete: their samples ``[n, n_fft]`` (a read-only view, see
+    :class:`PowerFrames`), power spectra ``[n, n_fft // 2 + 1]`` and MFCCs ``[n, n_mfcc]``."""
 
     samples: np.ndarray
     power: np.ndarray
     features: np.ndarray
+
+
+class StreamingFrames:
+    """Incremental centred framing and power spectra over a bounded sample buffer; state only.
+
+    ``push(samples)`` takes float32 mono samples in any chunk size and returns the frames that became
+    complete (frame ``k`` is centred on sample ``k·hop``, periodic Hann window), ``flush()`` the last
+    frames of a finite stream (zero padding as librosa's ``center=True``): ``1 + N // hop_length``
+    frames in all for a stream of N samples. The framing :class:`StreamingMfcc` computes its
+    features from, and all the audio front end's level track needs.
+    """
+
+    def __init__(self, config: MfccConfig) -> None:
+        self.config = config
+        self._window = librosa.filters.get_window("hann", config.n_fft, fftbins=True).astype(np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream: the buffer holds the ``n_fft // 2`` zeros of the centred first frame."""
+        self._buffer = np.zeros(self.config.n_fft // 2, dtype=np.float32)
+        self._samples_seen = 0
+        self._frames_emitted = 0
+
+    def push(self, samples: np.ndarray) -> PowerFrames:
+        """Add samples; return the newly completed frames (possibly none)."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self._samples_seen += samples.size
+        self._buffer = np.concatenate([self._buffer, samples])
+        return self._emit_complete_frames()
+
+    def flush(self) -> PowerFrames:
+        """End of stream: pad with zeros and return the remaining frames up to ``1 + N // hop``."""
+        total_frames = 1 + self._samples_seen // self.config.hop_length
+        missing = total_frames - self._frames_emitted
+        if missing <= 0:
+            return self._no_frames()
+        self._buffer = np.concatenate([self._buffer, np.zeros(self.config.n_fft, dtype=np.float32)])
+        frames = self._emit_complete_frames(limit=missing)
+        self.reset()
+        return frames
+
+    def _no_frames(self) -> PowerFrames:
+        n_fft = self.config.n_fft
+        return PowerFrames(np.zeros((0, n_fft), np.float32), np.zeros((0, n_fft // 2 + 1), np.float32))
+
+    def _emit_complete_frames(self, limit: int | None = None) -> PowerFrames:
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        n_frames = 0 if self._buffer.size < n_fft else 1 + (self._buffer.size - n_fft) // hop
+        if limit is not None:
+            n_frames = min(n_frames, limit)
+        if n_frames == 0:
+            return self._no_frames()
+        # a read-only view of this buffer, which is never written again: push, flush and reset bind a new one
+        frames = np.lib.stride_tricks.sliding_window_view(self._buffer, n_fft)[::hop][:n_frames]
+        power = power_spectrum(frames, self._window)
+        self._buffer = self._buffer[n_frames * hop :].copy()
+        self._frames_emitted += n_frames
+        return PowerFrames(frames, power)
 
 
 class StreamingMfcc:
@@ -102,21 +172,19 @@ class StreamingMfcc:
     ``push(samples)`` takes float32 mono samples at ``config.sample_rate_hz`` in any chunk size
     and returns the ``[n_new_frames, n_mfcc]`` frames that became complete. ``flush()`` returns the
     final frames of a finite stream (zero padding as librosa's ``center=True``). The total number of
-    frames of a stream of N samples is ``1 + N // hop_length``, as librosa gives.
+    frames of a stream of N samples is ``1 + N // hop_length``, as librosa gives. The framing and
+    power spectra are :class:`StreamingFrames`'.
     """
 
     def __init__(self, config: MfccConfig) -> None:
         self.config = config
-        self._window = librosa.filters.get_window("hann", config.n_fft, fftbins=True).astype(np.float32)
+        self._frames = StreamingFrames(config)
         self._mel_basis = mel_filterbank(config)
         self._dct = dct_matrix(config.n_mels, config.n_mfcc)
-        self.reset()
 
     def reset(self) -> None:
-        """Start a new stream: the buffer holds the ``n_fft // 2`` zeros of the centred first frame."""
-        self._buffer = np.zeros(self.config.n_fft // 2, dtype=np.float32)
-        self._samples_seen = 0
-        self._frames_emitted = 0
+        """Start a new stream."""
+        self._frames.reset()
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Add samples; return the newly completed frames ``[n_new, n_mfcc]`` (possibly ``n_new = 0``)."""
@@ -128,44 +196,18 @@ class StreamingMfcc:
 
     def push_analysed(self, samples: np.ndarray) -> AnalysedFrames:
         """:meth:`push`, with the new frames' samples and power spectra beside their MFCCs."""
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        self._samples_seen += samples.size
-        self._buffer = np.concatenate([self._buffer, samples])
-        return self._emit_complete_frames()
+        return self._analyse(self._frames.push(samples))
 
     def flush_analysed(self) -> AnalysedFrames:
         """:meth:`flush`, with the last frames' samples and power spectra beside their MFCCs."""
-        total_frames = 1 + self._samples_seen // self.config.hop_length
-        missing = total_frames - self._frames_emitted
-        if missing <= 0:
-            return self._no_frames()
-        self._buffer = np.concatenate([self._buffer, np.zeros(self.config.n_fft, dtype=np.float32)])
-        frames = self._emit_complete_frames(limit=missing)
-        self.reset()
-        return frames
+        return self._analyse(self._frames.flush())
 
-    def _no_frames(self) -> AnalysedFrames:
-        n_fft = self.config.n_fft
-        return AnalysedFrames(
-            np.zeros((0, n_fft), np.float32),
-            np.zeros((0, n_fft // 2 + 1), np.float32),
-            np.zeros((0, self.config.n_mfcc), np.float32),
-        )
-
-    def _emit_complete_frames(self, limit: int | None = None) -> AnalysedFrames:
-        n_fft, hop = self.config.n_fft, self.config.hop_length
-        n_frames = 0 if self._buffer.size < n_fft else 1 + (self._buffer.size - n_fft) // hop
-        if limit is not None:
-            n_frames = min(n_frames, limit)
-        if n_frames == 0:
-            return self._no_frames()
-        frames = np.lib.stride_tricks.sliding_window_view(self._buffer, n_fft)[::hop][:n_frames]
-        power = power_spectrum(frames, self._window)
-        features = mfcc_from_power(power, self._mel_basis, self._dct, self.config.amin_power)
-        analysed = AnalysedFrames(frames.copy(), power, features)
-        self._buffer = self._buffer[n_frames * hop :].copy()
-        self._frames_emitted += n_frames
-        return analysed
+    def _analyse(self, frames: PowerFrames) -> AnalysedFrames:
+        if frames.power.shape[0] == 0:
+            features = np.zeros((0, self.config.n_mfcc), np.float32)
+        else:
+            features = mfcc_from_power(frames.power, self._mel_basis, self._dct, self.config.amin_power)
+        return AnalysedFrames(frames.samples, frames.power, features)
 
 
 def reference_mfcc(audio: np.ndarray, config: MfccConfig, top_db: float | None = None) -> np.ndarray:

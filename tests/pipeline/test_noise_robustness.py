@@ -9,6 +9,7 @@ measures the same conditions over longer streams and against the previous model.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -69,10 +70,13 @@ def test_demo_sequence_reads_right_with_dc_offset_and_gain(digits, offset, gain_
 
 
 def test_replay_of_a_noise_file_reports_nothing(tmp_path):
-    """A user's probe, as they ran it: a WAV of loud white noise through the real CLI."""
+    """A user's probe, as they ran it: a WAV of loud white noise through the real CLI. The network does
+    answer the noise; the summary says how many of its segments the level gate kept quiet."""
     path = tmp_path / "noise.wav"
     noise = np.random.default_rng(3).standard_normal(int(15 * RATE_HZ)) * 10.0 ** (-10.0 / 20.0)
     soundfile.write(path, np.clip(noise, -1.0, 1.0).astype(np.float32), RATE_HZ, subtype="PCM_16")
     result = run_cli("replay", str(path), "--speed", "0", "--jsonl", "-")
     assert result.returncode == 0, result.stderr
     assert json_lines(result.stdout) == []
+    gated = re.search(r"(\d+) segments? closed by the level gate \(below min_rise_db\)", result.stderr)
+    assert gated is not None and int(gated.group(1)) > 0, result.stderr
