@@ -197,6 +197,7 @@ CONFIGS = [
     dict(output_mode="counts", roi=(3, 2, 20, 17), downsample_factor=3),
     dict(output_mode="binary", downsample_factor=4, refractory_ms=0.5),
     dict(output_mode="counts", roi=(0, 5, 31, 20), denoise_ms=2.0, refractory_ms=0.2),
+    dict(output_mode="log-counts", downsample_factor=2),
 ]
 
 
@@ -224,6 +225,19 @@ def test_streaming_counts_match_bin_events_on_random_events_with_tiny_chunks(bac
     streamed = np.concatenate([framer.push(events[i : i + 3]) for i in range(0, len(events), 3)] + [framer.flush()])
     bin_count = (int(events["t"][-1]) - 123) // 700 + 1
     np.testing.assert_array_equal(streamed, bin_events(events, sensor, 123, 700, bin_count))
+
+
+def test_log_counts_are_ln_one_plus_counts_whatever_the_chunking(backend: str) -> None:
+    rng = np.random.default_rng(8)
+    sensor = SensorSize(6, 5)
+    events = random_events(rng, 4000, sensor, 40_000, t0_us=50)
+    counts = EventFrontEndConfig(6, 5, bin_ms=1.3, output_mode="counts", downsample_factor=2)
+    logs = dataclasses.replace(counts, output_mode="log-counts")
+    reference = FrameEvents(counts, t_start_us=50)(events)
+    assert reference.max() >= 3  # several events share a cell: the compression is visible
+    framer = StreamingEventFramer(logs, t_start_us=50)
+    streamed = np.concatenate([framer.push(events[i : i + 7]) for i in range(0, len(events), 7)] + [framer.flush()])
+    np.testing.assert_allclose(streamed, np.log1p(reference), rtol=1e-6)
 
 
 def test_bins_are_emitted_as_soon_as_they_are_proven_complete(backend: str) -> None:

@@ -2,7 +2,8 @@
 
 Channels as tonic's ``ToFrame``: 0 = OFF (``p == 0``), 1 = ON (``p > 0``). Bin ``k`` holds the
 events with ``t_start + k·bin_us <= t < t_start + (k+1)·bin_us``. Stages: roi crop (sensor pixels)
-→ optional filters → downsampling (``x // f``; size ``ceil(roi / f)``) → bins → binary or counts.
+→ optional filters → downsampling (``x // f``; size ``ceil(roi / f)``) → bins → binary, counts or
+``ln(1 + counts)`` (``log-counts``).
 
 tonic alignment: ``ToFrame(sensor_size, time_window=bin_us, include_incomplete=True)`` starts bin 0
 at the **first event** ``t[0]`` (not 0) and makes ``max(1, ceil((t[-1] − t[0] − bin_us) / bin_us) + 1)``
@@ -26,7 +27,7 @@ from ..event_array import SensorSize
 from . import binning_kernel as kernel
 from .filters import check_time_order, denoise_keep_mask, new_filter_state, refractory_keep_mask
 
-OUTPUT_MODES = ("binary", "counts")
+OUTPUT_MODES = ("binary", "counts", "log-counts")  # log-counts: ln(1 + count), heavy tails compressed
 _NO_OPEN_FRAME = np.empty(0, np.float32)  # bin_events keeps no open bin
 
 
@@ -305,6 +306,8 @@ class StreamingEventFramer:
         if events is not None:
             self._add_events(events, frames, self._open_frame)
         self._bin_start_us, self._open_bin_has_event = self._bin_start_us + bin_count * self._bin_us, False
+        if self.config.output_mode == "log-counts":  # a closed bin's counts are final: compress them once
+            np.log1p(frames, out=frames)
         return frames.reshape(bin_count, *self._shape)
 
     def push(self, events: np.ndarray) -> np.ndarray:
