@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--data",
         help="folder of labelled clips (audio), the DVSGesture root (gesture; without it synthetic gestures) or "
-        "the MNIST folder (events: N-MNIST digits from simulated saccades; default ../shared/data/mnist)",
+        "the MNIST folder (events: N-MNIST digits from simulated saccades; default ../shared/data/mnist); "
+        "autoencoder: a folder of audio clips, 'mnist' or 'gestures' (synthetic DVS gestures)",
     )
     train.add_argument(
         "--train-count", type=number(1, 1_000_000, integer=True), help="events: how many MNIST images to train on"
@@ -318,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--max-items", type=number(1, integer=True), help="autoencoder: train on at most this many items (quick runs)"
+    )
+    train.add_argument(
+        "--exclude-labels",
+        metavar="A,B",
+        help="autoencoder on gestures: leave these gesture classes out of training (to score them as unseen)",
     )
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model through the streaming pipeline")

@@ -320,10 +320,12 @@ def checkpoint_out(out: Path | None, default_name: str) -> Path:
 
 
 def train_autoencoder_command(args: argparse.Namespace) -> int:
-    from .training.autoencoder import AutoencoderTrainingSettings, train_autoencoder
+    from .training.autoencoder import AutoencoderTrainingSettings, is_gestures, train_autoencoder
 
     if not args.data:
-        raise UsageError("train autoencoder needs --data DIR (a folder of audio clips) or --data mnist")
+        raise UsageError(
+            "train autoencoder needs --data DIR (a folder of audio clips), --data mnist or --data gestures"
+        )
     settings = AutoencoderTrainingSettings(kind=args.kind, seed=args.seed, recurrent=args.recurrent)
     settings.extra_data = tuple(args.extra_data)
     for option, name in (
@@ -339,6 +341,13 @@ def train_autoencoder_command(args: argparse.Namespace) -> int:
     if args.encoder not in ("direct", "rate"):
         raise UsageError(f"--encoder {args.encoder}: autoencoders take 'rate' (images) or 'direct' (audio)")
     settings.encoder = args.encoder
+    if args.exclude_labels:
+        settings.exclude_labels = tuple(label.strip() for label in args.exclude_labels.split(",") if label.strip())
+    if is_gestures(args.data):  # event bins of 25 ms: a fault is flagged within 2 bins
+        settings.decision_window_steps, settings.false_alarm_rate = 2, 0.0005
+        settings.channels, settings.embedding = (16, 32), args.embedding or 32
+        if args.max_items:
+            settings.gesture_count = args.max_items
     out = checkpoint_out(args.out, f"{'mnist' if str(args.data) == 'mnist' else Path(args.data).name}-{args.kind}")
     try:
         training = train_autoencoder(args.data, out, settings)

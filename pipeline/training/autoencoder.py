@@ -8,7 +8,13 @@ Data, by ``--data``:
 - a folder of audio clips (labels are ignored: every clip is "normal"): the streaming MFCC front
   end with the training set's statistics and the direct encoder, each clip with silence around it
   (a live stream is mostly silence between words), cut into windows of ``window_steps``; the target
-  is the input itself.
+  is the input itself;
+- ``gestures`` (the project's synthetic DVS gestures, as ``train gesture`` uses) or a DVSGesture root:
+  every gesture between stretches of sensor noise, through the event front end of
+  ``settings.event_front_end`` (128×128 → 16×16 cells, 25 ms bins, ``ln(1 + count)`` per cell, so a
+  busy hand does not outweigh everything else); held-back gestures come from another seed. Labels
+  in ``exclude_labels`` are left out of training (gesture classes never seen, for the
+  out-of-distribution check).
 
 After training, the anomaly threshold is calibrated on held-back normal data: the window means of
 the per-step reconstruction error, streamed exactly as the pipeline streams them, are kept (a
@@ -22,6 +28,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +42,9 @@ from ...models.registry import MODEL_KINDS
 from ...sources.audio.audio_file import read_audio
 from ...sources.audio.front_end import AudioFrontEndConfig, features_to_steps
 from ...sources.audio.mfcc import MfccConfig
+from ...sources.events.front_end.framing import EventFrontEndConfig
+from ...sources.events.simulation.gesture_examples import GestureExampleConfig, make_gesture_example
+from ...sources.events.simulation.synthetic_gestures import GESTURE_CLASSES
 from ...sources.images.mnist import mnist_folder, mnist_split
 from ...sources.labelled_clips import list_labelled_clips, split_by_take
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder, rate_encode
@@ -71,10 +81,42 @@ class AutoencoderTrainingSettings:
     extra_data: tuple[str, ...] = ()  # more folders of normal clips, all used for training
     decision_window_steps: int = 10
     mfcc: MfccConfig = field(default_factory=MfccConfig)
+    gesture_count: int = 800  # events: training gestures (synthetic; all of a DVSGesture root when 0)
+    held_out_gestures: int = 110
+    exclude_labels: tuple[str, ...] = ()  # events: gesture classes kept out of training
+    event_front_end: EventFrontEndConfig = field(
+        default_factory=lambda: EventFrontEndConfig(
+            sensor_width=128, sensor_height=128, bin_ms=25.0, downsample_factor=8, output_mode="log-counts"
+        )
+    )
+
+
+@dataclass
+class AutoencoderData:
+    """What one kind of training data gives the training loop (see the module docstring).
+
+    ``make_batches()`` yields ``(input steps [T, B, *input_shape], targets of the same shape)`` for
+    one epoch; ``held_batches`` score the held-back reconstruction each epoch; ``held_sequences``
+    (``[T, 1, *input_shape]`` each, streamed from rest) calibrate the threshold."""
+
+    input_shape: tuple[int, ...]
+    step_ms: float
+    front_end: dict
+    make_batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+    batch_count: int
+    held_batches: list[tuple[torch.Tensor, torch.Tensor]]
+    held_sequences: list[torch.Tensor]
+    train_count: int
+    held_count: int
 
 
 def is_mnist(data: str | Path) -> bool:
     return str(data) == "mnist" or (Path(data) / "t10k-images-idx3-ubyte.gz").is_file()
+
+
+def is_gestures(data: str | Path) -> bool:
+    """``gestures`` (synthetic) or a DVSGesture root (tonic's on-disk layout)."""
+    return str(data) in ("gestures", "synthetic") or (Path(data) / "DVSGesture").is_dir()
 
 
 def mnist_batches(
@@ -164,11 +206,130 @@ def build_model(settings: AutoencoderTrainingSettings, input_shape: tuple[int, .
     kind = MODEL_KINDS.get(settings.kind)
     if kind is None or kind.outputs != "reconstruction":
         raise ValueError(f"--kind {settings.kind!r}: expected one of sae, fsvae, esvae")
+    time_constants = {}
+    if step_ms > 10.0:  # event bins: constants in steps, as the event classifiers have them; the readout
+        # follows its input within a step (τ_mem = dt), a reconstruction of the bin just closed
+        time_constants = {
+            "tau_syn_ms": step_ms, "tau_mem_ms": 2 * step_ms, "embedding_tau_mem_ms": 4 * step_ms,
+            "readout_tau_syn_ms": step_ms, "readout_tau_mem_ms": step_ms,
+        }  # fmt: skip
     config = kind.config_class(
         input_shape=tuple(input_shape), channels=tuple(settings.channels), kernel_size=settings.kernel_size,
-        embedding=settings.embedding, recurrent=settings.recurrent, step_ms=step_ms,
+        embedding=settings.embedding, recurrent=settings.recurrent, step_ms=step_ms, **time_constants,
     )  # fmt: skip
     return kind.module_class(config)
+
+
+def mnist_data(data: str, settings: AutoencoderTrainingSettings, rng, generator) -> AutoencoderData:
+    (train_images, _), (test_images, _) = mnist_split(mnist_folder(str(data)))
+    if settings.max_train_items:
+        train_images = train_images[: settings.max_train_items]
+    held_batches = list(
+        mnist_batches(test_images[:256], settings, np.random.default_rng(1), torch.Generator().manual_seed(1))
+    )
+    return AutoencoderData(
+        input_shape=(1, 28, 28), step_ms=settings.step_ms,
+        front_end={"kind": "images", "steps": settings.steps, "step_ms": settings.step_ms,
+                   "max_rate_hz": settings.max_rate_hz},
+        make_batches=lambda: mnist_batches(train_images, settings, rng, generator),
+        batch_count=-(-len(train_images) // settings.batch_size), held_batches=held_batches,
+        held_sequences=[spikes for spikes, _ in held_batches], train_count=len(train_images),
+        held_count=len(test_images),
+    )  # fmt: skip
+
+
+def audio_data(data: str, settings: AutoencoderTrainingSettings, rng) -> AutoencoderData:
+    clips = list_labelled_clips(data)
+    train_clips, held_clips = split_by_take(clips)
+    if not held_clips:
+        held_clips, train_clips = train_clips[::10], [c for i, c in enumerate(train_clips) if i % 10]
+    for folder in settings.extra_data:
+        train_clips = train_clips + list_labelled_clips(folder)
+    if settings.max_train_items and len(train_clips) > settings.max_train_items:
+        chosen = np.sort(rng.choice(len(train_clips), settings.max_train_items, replace=False))
+        train_clips = [train_clips[i] for i in chosen]
+    rate = settings.mfcc.sample_rate_hz
+    train_audio = [
+        read_audio(c.path, rate)
+        for c in tqdm(train_clips, desc="reading clips", file=sys.stderr, mininterval=progress_interval_s())
+    ]
+    mean, std = feature_statistics(train_audio[:2000], settings.mfcc)  # the classifier trainer's statistics
+    front_end_config = AudioFrontEndConfig(
+        mfcc=settings.mfcc, encoder=EncoderConfig(name="direct", steps_per_frame=1),
+        feature_mean=tuple(float(v) for v in mean), feature_std=tuple(float(v) for v in std),
+    )  # fmt: skip
+    encoder = SpikeEncoder(front_end_config.encoder, settings.mfcc.hop_ms / 1000.0, seed=settings.seed)
+    train_steps = [clip_steps(a, front_end_config, encoder) for a in train_audio]
+    held_steps = [clip_steps(read_audio(c.path, rate), front_end_config, encoder) for c in held_clips[:300]]
+
+    def make_batches():
+        order = rng.permutation(len(train_steps))
+        for start in range(0, len(order), settings.batch_size):
+            chosen = [train_steps[i] for i in order[start : start + settings.batch_size]]
+            windows = torch.cat(audio_windows(chosen, settings.window_steps, rng), dim=1)
+            yield windows, windows
+
+    return AutoencoderData(
+        input_shape=front_end_config.input_shape, step_ms=front_end_config.step_us / 1000.0,
+        front_end=front_end_config.to_dict(), make_batches=make_batches,
+        batch_count=-(-len(train_steps) // settings.batch_size),
+        held_batches=[(steps, steps) for steps in held_steps[:64]], held_sequences=held_steps,
+        train_count=len(train_steps), held_count=len(held_clips),
+    )  # fmt: skip
+
+
+def gesture_frames(samples, settings: AutoencoderTrainingSettings, seed: int, description: str) -> list[torch.Tensor]:
+    """Noise-padded gestures → frames ``[T, 1, 2, H, W]`` each, skipping ``exclude_labels`` classes."""
+    from .gesture import sample_events
+
+    rng, examples = np.random.default_rng(seed), []
+    classes = list(GESTURE_CLASSES)
+    for index in tqdm(range(len(samples)), desc=description, file=sys.stderr, mininterval=progress_interval_s()):
+        events, label = sample_events(samples[index])
+        if classes[label] in settings.exclude_labels:
+            continue
+        frames, _ = make_gesture_example(events, label + 1, settings.event_front_end, GestureExampleConfig(), rng)
+        examples.append(torch.from_numpy(frames).unsqueeze(1))
+    return examples
+
+
+def gesture_data(data: str, settings: AutoencoderTrainingSettings, rng) -> AutoencoderData:
+    from .gesture import HELD_OUT_SEED, gesture_dataset
+
+    unknown = sorted(set(settings.exclude_labels) - set(GESTURE_CLASSES))
+    if unknown:
+        raise ValueError(f"--exclude-labels {','.join(unknown)}: not gesture classes; expected some of "
+                         f"{', '.join(GESTURE_CLASSES)}")  # fmt: skip
+    source = None if str(data) in ("gestures", "synthetic") else str(data)
+    train_samples, _ = gesture_dataset(source, settings.gesture_count, settings.seed, train=True)
+    held_samples, _ = gesture_dataset(source, settings.held_out_gestures, HELD_OUT_SEED, train=False)
+    train = gesture_frames(train_samples, settings, settings.seed, "simulating/framing training gestures")
+    held = gesture_frames(held_samples, settings, HELD_OUT_SEED, "held-out gestures")
+    if not train:
+        raise ValueError(f"--data {data}: no training gestures left (all excluded or none found)")
+
+    def make_batches():
+        order = rng.permutation(len(train))
+        for start in range(0, len(order), settings.batch_size):
+            frames = pad_sequences([train[i] for i in order[start : start + settings.batch_size]])
+            yield frames, frames
+
+    front_end = settings.event_front_end
+    return AutoencoderData(
+        input_shape=front_end.output_shape, step_ms=front_end.bin_ms, front_end=front_end.to_dict(),
+        make_batches=make_batches, batch_count=-(-len(train) // settings.batch_size),
+        held_batches=[(frames, frames) for frames in (pad_sequences(held[i : i + 32]) for i in range(0, 64, 32))],
+        held_sequences=held, train_count=len(train), held_count=len(held),
+    )  # fmt: skip
+
+
+def pad_sequences(sequences: list[torch.Tensor]) -> torch.Tensor:
+    """``[T_i, 1, ...]`` each → ``[max T, B, ...]``, zeros after a shorter one's end (a quiet scene)."""
+    steps = max(sequence.shape[0] for sequence in sequences)
+    padded = torch.zeros((steps, len(sequences)) + tuple(sequences[0].shape[2:]))
+    for column, sequence in enumerate(sequences):
+        padded[: sequence.shape[0], column] = sequence[:, 0]
+    return padded
 
 
 def train_autoencoder(data: str, out_dir: str | Path, settings: AutoencoderTrainingSettings) -> dict:
@@ -183,79 +344,28 @@ def train_autoencoder(data: str, out_dir: str | Path, settings: AutoencoderTrain
     out_dir = Path(out_dir)
     started = time.time()
     if is_mnist(data):
-        (train_images, _), (test_images, _) = mnist_split(mnist_folder(str(data)))
-        if settings.max_train_items:
-            train_images = train_images[: settings.max_train_items]
-        model = build_model(settings, (1, 28, 28), settings.step_ms)
-        front_end = {
-            "kind": "images",
-            "steps": settings.steps,
-            "step_ms": settings.step_ms,
-            "max_rate_hz": settings.max_rate_hz,
-        }
-        make_batches = lambda: mnist_batches(train_images, settings, rng, generator)  # noqa: E731
-        batch_count = -(-len(train_images) // settings.batch_size)
-        held_batches = list(
-            mnist_batches(test_images[:256], settings, np.random.default_rng(1), torch.Generator().manual_seed(1))
-        )
-        held_sequences = [spikes for spikes, _ in held_batches]
-        train_count, held_count = len(train_images), len(test_images)
+        prepared = mnist_data(data, settings, rng, generator)
+    elif is_gestures(data):
+        prepared = gesture_data(data, settings, rng)
     else:
-        clips = list_labelled_clips(data)
-        train_clips, held_clips = split_by_take(clips)
-        if not held_clips:
-            held_clips, train_clips = train_clips[::10], [c for i, c in enumerate(train_clips) if i % 10]
-        for folder in settings.extra_data:
-            train_clips = train_clips + list_labelled_clips(folder)
-        if settings.max_train_items and len(train_clips) > settings.max_train_items:
-            chosen = np.sort(rng.choice(len(train_clips), settings.max_train_items, replace=False))
-            train_clips = [train_clips[i] for i in chosen]
-        rate = settings.mfcc.sample_rate_hz
-        train_audio = [
-            read_audio(c.path, rate)
-            for c in tqdm(train_clips, desc="reading clips", file=sys.stderr, mininterval=progress_interval_s())
-        ]
-        mean, std = feature_statistics(train_audio[:2000], settings.mfcc)  # the classifier trainer's statistics
-        front_end_config = AudioFrontEndConfig(
-            mfcc=settings.mfcc, encoder=EncoderConfig(name="direct", steps_per_frame=1),
-            feature_mean=tuple(float(v) for v in mean), feature_std=tuple(float(v) for v in std),
-        )  # fmt: skip
-        encoder = SpikeEncoder(front_end_config.encoder, settings.mfcc.hop_ms / 1000.0, seed=settings.seed)
-        train_steps = [clip_steps(a, front_end_config, encoder) for a in train_audio]
-        held_steps = [clip_steps(read_audio(c.path, rate), front_end_config, encoder) for c in held_clips[:300]]
-        model = build_model(settings, front_end_config.input_shape, front_end_config.step_us / 1000.0)
-        front_end = front_end_config.to_dict()
-
-        def make_batches():
-            order = rng.permutation(len(train_steps))
-            for start in range(0, len(order), settings.batch_size):
-                windows = torch.cat(
-                    audio_windows(
-                        [train_steps[i] for i in order[start : start + settings.batch_size]], settings.window_steps, rng
-                    ),
-                    dim=1,
-                )
-                yield windows, windows
-
-        batch_count = -(-len(train_steps) // settings.batch_size)
-        held_sequences = held_steps
-        held_batches = [(steps, steps) for steps in held_steps[:64]]
-        train_count, held_count = len(train_steps), len(held_clips)
+        prepared = audio_data(data, settings, rng)
+    model = build_model(settings, prepared.input_shape, prepared.step_ms)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, settings.learning_rate, total_steps=settings.epochs * batch_count
+        optimiser, settings.learning_rate, total_steps=settings.epochs * prepared.batch_count
     )
     loss_of = lambda network, batch: autoencoder_loss(network, batch[0], batch[1])[0]  # noqa: E731
     history = []
     for epoch in range(settings.epochs):
         loss = train_epoch(
-            model, optimiser, scheduler, make_batches(), batch_count, loss_of, f"epoch {epoch + 1}/{settings.epochs}"
-        )
-        held = held_out_reconstruction(model, held_batches)
+            model, optimiser, scheduler, prepared.make_batches(), prepared.batch_count, loss_of,
+            f"epoch {epoch + 1}/{settings.epochs}",
+        )  # fmt: skip
+        held = held_out_reconstruction(model, prepared.held_batches)
         history.append({"epoch": epoch + 1, "loss": loss, **held})
         print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out mse {held['mse']:.5f}, nrmse {held['nrmse']:.4f} "
               f"(per-feature-mean baseline nrmse {held['baseline_nrmse']:.4f})", file=sys.stderr)  # fmt: skip
-    calibration = calibrate(model, held_sequences, settings.decision_window_steps)
+    calibration = calibrate(model, prepared.held_sequences, settings.decision_window_steps)
     threshold = threshold_at(calibration, settings.false_alarm_rate)
     decision = DecisionConfig(
         mode="anomaly", window_steps=settings.decision_window_steps, score_threshold=threshold, refractory_ms=500.0
@@ -264,18 +374,18 @@ def train_autoencoder(data: str, out_dir: str | Path, settings: AutoencoderTrain
         "name": out_dir.name,
         "task": "autoencoder",
         "labels": AUTOENCODER_LABELS,
-        "front_end": front_end,
+        "front_end": prepared.front_end,
         "decision": asdict(decision),
         "calibration": {**calibration, "false_alarm_rate": settings.false_alarm_rate},
         "training": {
-            "data": str(data), "train_items": train_count, "held_out_items": held_count,
+            "data": str(data), "train_items": prepared.train_count, "held_out_items": prepared.held_count,
             "settings": json.loads(json.dumps(asdict(settings))), "history": history,
             "seconds": round(time.time() - started, 1),
             "command": "spikestream " + " ".join(sys.argv[1:]) if sys.argv and "spikestream" in sys.argv[0] else None,
         },
     }  # fmt: skip
     save_checkpoint(out_dir, model.eval(), config)
-    write_examples_png(model, held_batches, out_dir / "reconstructions.png", out_dir.name)
+    write_examples_png(model, prepared.held_batches, out_dir / "reconstructions.png", out_dir.name)
     return config["training"]
 
 

@@ -230,3 +230,25 @@ def test_bad_autoencoder_input_is_named(audio_ae, tmp_path, fsdd_dir):
         result = run_cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+
+
+def test_train_an_event_autoencoder_on_gestures_and_replay_a_recording_with_it(tmp_path):
+    out = tmp_path / "gestures-ae-tiny"
+    result = run_cli("train", "autoencoder", "--data", "gestures", "--epochs", "1", "--max-items", "16",
+                     "--exclude-labels", "air_drums,air_guitar", "--out", str(out), timeout_s=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["front_end"]["kind"] == "events" and config["front_end"]["output_mode"] == "log-counts"
+    assert config["decision"]["mode"] == "anomaly" and config["decision"]["window_steps"] == 2
+    assert config["training"]["settings"]["exclude_labels"] == ["air_drums", "air_guitar"]
+    assert (out / "reconstructions.png").stat().st_size > 1000
+    sequence = REPO_ROOT / "recordings" / "gestures" / "gesture_sequence.npy"
+    replay = run_cli("replay", str(sequence), "--model", str(out), "--speed", "0", "--scores", "--jsonl", "-")
+    assert replay.returncode == 0, replay.stderr
+    scores = [r for r in json_lines(replay.stdout) if r["label"] == "score"]
+    threshold = config["decision"]["score_threshold"]
+    assert len(scores) > 50 and all(abs(r["threshold"] - threshold) <= 1e-6 for r in scores)  # JSON: 6 digits
+    bad = run_cli(
+        "train", "autoencoder", "--data", "gestures", "--exclude-labels", "jump", "--out", str(tmp_path / "x")
+    )
+    assert bad.returncode == 2 and "--exclude-labels jump: not gesture classes" in bad.stderr, bad.stderr

@@ -65,3 +65,30 @@ def make_gesture_example(
     frames = events_to_steps(padded, front_end, 0, bin_count)
     step_end_us = (np.arange(bin_count) + 1) * front_end.bin_us
     return frames, step_targets(step_end_us, onset_us, duration_us, label_index, config.timing)
+
+
+def gesture_sequence(
+    recordings: list[np.ndarray],
+    sensor: SensorSize,
+    gap_ms_range: tuple[float, float],
+    noise_rate_hz: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, list[tuple[int, int]], int]:
+    """Recordings one after another, each after a gap of sensor noise alone (``gap_ms_range``, drawn
+    per gap), as one continuous stream from t = 0: ``(events, [(onset_us, end_us)] per recording,
+    stream end_us)``; a last gap follows the last recording."""
+    parts, spans, now_us = [], [], 0
+    for events in recordings:
+        gap_us = int(rng.uniform(*gap_ms_range) * 1000)
+        parts.append(noise_events(sensor, now_us, now_us + gap_us, noise_rate_hz, rng))
+        onset_us = now_us + gap_us
+        shifted = events.copy()
+        if len(shifted):
+            shifted["t"] = shifted["t"] - int(shifted["t"][0]) + onset_us
+        end_us = int(shifted["t"][-1]) + 1 if len(shifted) else onset_us
+        parts.append(shifted)
+        spans.append((onset_us, end_us))
+        now_us = end_us
+    gap_us = int(rng.uniform(*gap_ms_range) * 1000)
+    parts.append(noise_events(sensor, now_us, now_us + gap_us, noise_rate_hz, rng))
+    return sort_by_time(*parts), spans, now_us + gap_us
