@@ -108,3 +108,90 @@ def test_hardware_friendly_digit_model_on_bare_fsdd_test_takes(fsdd_dir):
     assert not {Path(name).name for name in training["train_files"]} & {clip.path.name for clip in clips}
     metrics = evaluate_audio(loaded, clips, pad=False)
     assert metrics["accuracy"] >= SHIPPED_NIR_DIGIT_ACCURACY_BARE, json.dumps(metrics, indent=1)
+
+
+def stream_anomaly_times_us(loaded, events, end_us: int) -> list[int]:
+    """Anomaly detection times of an event autoencoder streaming ``events`` as replay slices them."""
+    from spikestream.pipeline.streaming_model import make_streaming_model
+    from spikestream.sources.events.chunking import slice_span
+
+    model = make_streaming_model(loaded, "test")
+    detections = [d for chunk in slice_span(events, 0, end_us) for d in model.process(chunk)] + model.finish()
+    return [d.time_us for d in detections if d.label == "anomaly"]
+
+
+def test_gesture_autoencoder_flags_flicker_and_noise_bursts_within_100_ms_and_is_quiet_on_gestures():
+    # bench/bench_event_faults.py measures the same over minutes of stream, beside an event-rate detector
+    import numpy as np
+
+    from spikestream.sources.events.event_array import SensorSize
+    from spikestream.sources.events.simulation.dvs_simulator import sort_by_time
+    from spikestream.sources.events.simulation.faults import fault_events
+    from spikestream.sources.events.simulation.gesture_examples import gesture_sequence
+    from spikestream.sources.events.simulation.synthetic_gestures import SyntheticGestures
+
+    loaded = load_checkpoint("gestures-ae")
+    assert loaded.config["front_end"]["output_mode"] == "log-counts" and loaded.config["decision"]["mode"] == "anomaly"
+    sensor, rng = SensorSize(128, 128), np.random.default_rng(5)
+    gestures = SyntheticGestures(12, seed=777)  # a seed never trained or calibrated on
+    events, spans, end_us = gesture_sequence([gestures[i][0] for i in range(12)], sensor, (300.0, 800.0), 0.1, rng)
+    assert end_us > 15_000_000
+    assert stream_anomaly_times_us(loaded, events, end_us) == []  # held-out gestures: no false alarm
+    kinds, onsets_us = ("flicker", "noise-burst"), [spans[k][0] + 400_000 for k in (3, 8)]  # mid-gesture
+    faults = [fault_events(kind, sensor, t, t + 300_000, rng) for kind, t in zip(kinds, onsets_us)]
+    flagged = stream_anomaly_times_us(loaded, sort_by_time(events, *faults), end_us)
+    for kind, onset_us in zip(kinds, onsets_us):
+        latencies_ms = [(t - onset_us) / 1000 for t in flagged if 0 <= t - onset_us <= 800_000]
+        assert latencies_ms and latencies_ms[0] <= 100.0, (kind, latencies_ms, flagged)
+    assert len(flagged) <= 2 * len(kinds), flagged  # nothing outside the faults (a fault may re-fire once)
+
+
+def test_gesture_autoencoder_error_triples_on_hot_pixels_though_below_its_threshold():
+    # 8 hot pixels at 1 kHz are not flagged at the shipped threshold (neither by the event-rate
+    # baseline: bench/results/event_faults.json); the README says so. The error they cause is real:
+    import numpy as np
+    import torch
+
+    from spikestream.pipeline.streaming_model import reconstruction_error
+    from spikestream.sources.events.event_array import SensorSize
+    from spikestream.sources.events.front_end.framing import EventFrontEndConfig
+    from spikestream.sources.events.front_end.streaming import events_to_steps
+    from spikestream.sources.events.simulation.dvs_simulator import sort_by_time
+    from spikestream.sources.events.simulation.faults import fault_events
+    from spikestream.sources.events.simulation.gesture_examples import gesture_sequence
+    from spikestream.sources.events.simulation.synthetic_gestures import SyntheticGestures
+
+    loaded = load_checkpoint("gestures-ae")
+    front_end = EventFrontEndConfig.from_dict(loaded.config["front_end"])
+    sensor, rng = SensorSize(128, 128), np.random.default_rng(6)
+    gestures = SyntheticGestures(4, seed=779)
+    events, spans, end_us = gesture_sequence([gestures[i][0] for i in range(4)], sensor, (300.0, 800.0), 0.1, rng)
+    onset_us, bin_us = spans[1][0] + 300_000, front_end.bin_us
+    faulty = sort_by_time(events, fault_events("hot-pixels", sensor, onset_us, onset_us + 300_000, rng))
+
+    def fault_span_error(stream: np.ndarray) -> float:
+        steps = torch.from_numpy(events_to_steps(stream, front_end, 0, -(-end_us // bin_us))).float()[:, None]
+        with torch.no_grad():
+            reconstruction, _ = loaded.model(steps)
+        return float(
+            reconstruction_error(reconstruction, steps)[onset_us // bin_us : (onset_us + 300_000) // bin_us].mean()
+        )
+
+    clean, hot = fault_span_error(events), fault_span_error(faulty)
+    assert hot > 2.0 * clean, (clean, hot)
+    assert hot < loaded.config["decision"]["score_threshold"], (hot, "now flagged: update the README and this test")
+
+
+def test_gesture_autoencoder_reconstructs_held_back_gestures_better_than_the_mean():
+    from spikestream.pipeline.training.autoencoder import (
+        AutoencoderTrainingSettings,
+        gesture_frames,
+        held_out_reconstruction,
+        pad_sequences,
+    )
+    from spikestream.sources.events.simulation.synthetic_gestures import SyntheticGestures
+
+    loaded = load_checkpoint("gestures-ae")
+    frames = gesture_frames(SyntheticGestures(44, seed=778), AutoencoderTrainingSettings(), 778, "gestures")
+    held = held_out_reconstruction(loaded.model, [(pad_sequences(frames[:22]),) * 2, (pad_sequences(frames[22:]),) * 2])
+    assert held["nrmse"] < held["baseline_nrmse"] - 0.05, held
