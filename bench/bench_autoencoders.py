@@ -1,7 +1,7 @@
 """Spiking autoencoders and VAEs, each figure against a named baseline in the same run; writes
 bench/results/autoencoders.json (the parts run are replaced, the others kept).
 
-Parts (``--parts mnist,anomaly,audio,stream``, default all):
+Parts (``--parts mnist,anomaly,audio,stream,training``, default all):
 
 1. ``mnist``: reconstruction MSE of a spiking checkpoint (``--vae``) on the last 2,000 MNIST images,
    rate-coded as ``pipeline/training/autoencoder.py: mnist_batches`` does (``p = dt·f_max·x`` per step,
@@ -29,6 +29,13 @@ Parts (``--parts mnist,anomaly,audio,stream``, default all):
    (``spikestream.open_stream`` + ``pipeline.runtime.run_stream``) with the classifier ``fsdd-digits``
    alone, the speech autoencoder alone and the pair (``make_paired_model``); best of 3 (runs
    interleaved), the ratio pair / classifier (goal ≤ 2×), per-step cost in µs.
+
+5. ``training``: seconds per epoch on 2 cores (two torch threads) of ``spikestream train
+   autoencoder`` for each kind on MNIST (``--training-images`` images, one epoch, the checkpoint's
+   ``history[].train_s``), beside the non-spiking conv AE (for ``sae``) or VAE (``fsvae``, ``esvae``)
+   of the same layers on the same images, batch size and optimiser in the same run; and ``sae`` per
+   epoch on FSDD clips and on synthetic gestures (the shipped recipes' data; no non-spiking
+   counterpart, so no ratio), each scaled to seconds per 1,000 items.
 
 Run (one torch thread; measured on the 2-core machine shared with two trainings, load 2.5-8)::
 
@@ -59,7 +66,7 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 RESULTS = REPO / "bench" / "results" / "autoencoders.json"
-PARTS = ("mnist", "anomaly", "audio", "stream")
+PARTS = ("mnist", "anomaly", "audio", "stream", "training")
 
 # Published MNIST reconstruction MSE (trained on the 60,000 training images; their protocol, not this one).
 PUBLISHED_MNIST_MSE = {
@@ -546,6 +553,61 @@ def part_stream(args) -> dict:
     }
 
 
+# --- part 5: training time per epoch ---------------------------------------------------------------
+
+
+def one_epoch(data: str, out: Path, items: int, **settings) -> dict:
+    """One epoch of ``spikestream train autoencoder`` on ``items`` items: its recorded seconds and items."""
+    from spikestream.pipeline.training.autoencoder import AutoencoderTrainingSettings, train_autoencoder
+
+    chosen = AutoencoderTrainingSettings(epochs=1, threads=2, max_train_items=items, gesture_count=items, **settings)
+    training = train_autoencoder(data, out, chosen)
+    return {"items": training["train_items"], "epoch_s": training["history"][0]["train_s"]}
+
+
+def part_training(args) -> dict:
+    import tempfile
+
+    (train_images, _), _ = mnist_data()
+    images = train_images[: args.training_images]
+    per_thousand = lambda seconds, items: round(1000.0 * seconds / items, 1)  # noqa: E731
+    kinds, torch_threads = {}, torch.get_num_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in ("sae", "fsvae", "esvae"):
+            spiking = one_epoch("mnist", Path(tmp) / kind, len(images), kind=kind, embedding=32)
+            arch = json.loads((Path(tmp) / kind / "config.json").read_text())["model"]
+            settings = json.loads((Path(tmp) / kind / "config.json").read_text())["training"]["settings"]
+            torch.manual_seed(0)
+            torch.set_num_threads(2)
+            variational = kind != "sae"
+            model = ConvAutoencoder((1, 28, 28), tuple(arch["channels"]), int(arch["kernel_size"]),
+                                    int(arch.get("pool", 2)), int(arch["embedding"]), variational)  # fmt: skip
+            batches = -(-len(images) // int(settings["batch_size"]))
+            wall = train_steps(model, ann_loss, image_batches(images, int(settings["batch_size"]), 0), batches,
+                               float(settings["learning_rate"]))  # fmt: skip
+            torch.set_num_threads(torch_threads)
+            kinds[kind] = {
+                "spiking_s_per_1000_images": per_thousand(spiking["epoch_s"], spiking["items"]),
+                "non_spiking_s_per_1000_images": per_thousand(wall, len(images)),
+                "baseline": "non-spiking conv VAE" if variational else "non-spiking conv AE",
+                "ratio_spiking_to_baseline": round(spiking["epoch_s"] / max(wall, 1e-9), 1),
+                "steps_per_image": int(settings["steps"]),
+            }
+            log(f"  {kind}: {kinds[kind]}")
+        audio_items, gesture_items = (16, 16) if args.quick else (200, 160)
+        audio = one_epoch(str(SHARED / "fsdd"), Path(tmp) / "audio", audio_items, kind="sae", embedding=8)
+        gestures = one_epoch("gestures", Path(tmp) / "gestures", gesture_items, kind="sae", embedding=32,
+                             channels=(16, 32), decision_window_steps=2, false_alarm_rate=0.0005)  # fmt: skip
+    return {
+        "threads": 2,
+        "mnist_images": len(images),
+        "mnist": kinds,
+        "sae_audio_fsdd_s_per_1000_clips": per_thousand(audio["epoch_s"], audio["items"]),
+        "sae_gestures_s_per_1000_gestures": per_thousand(gestures["epoch_s"], gestures["items"]),
+        "note": "the optimiser steps of one epoch (history[].train_s), without data preparation or held-out scoring",
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
@@ -557,6 +619,7 @@ def main() -> int:
     parser.add_argument("--anomaly-channels", default="8,16")
     parser.add_argument("--anomaly-embedding", type=int, default=32)
     parser.add_argument("--fsdd-speaker", default="george")
+    parser.add_argument("--training-images", type=int, default=512, help="training part: MNIST images per epoch")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the bench end to end in minutes")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
@@ -567,6 +630,7 @@ def main() -> int:
     if args.quick:
         args.mnist_test, args.anomaly_test, args.repeats = 300, 500, 1
         args.anomaly_steps = min(args.anomaly_steps, 15)
+        args.training_images = min(args.training_images, 64)
         args.digits = args.digits if args.digits != "0,1,7" else "0,1"
         args.audio_validation, args.audio_fsdd, args.audio_unknown, args.audio_esc10 = 12, 8, 12, 4
     else:
@@ -582,7 +646,10 @@ def main() -> int:
         "torch_threads": 1,
         "torch": torch.__version__,
     }
-    functions = {"mnist": part_mnist, "anomaly": part_anomaly, "audio": part_audio, "stream": part_stream}
+    functions = {
+        "mnist": part_mnist, "anomaly": part_anomaly, "audio": part_audio, "stream": part_stream,
+        "training": part_training,
+    }  # fmt: skip
     for part in parts:
         started = time.perf_counter()
         load_before = os.getloadavg()[0]

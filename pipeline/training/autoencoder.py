@@ -357,12 +357,14 @@ def train_autoencoder(data: str, out_dir: str | Path, settings: AutoencoderTrain
     loss_of = lambda network, batch: autoencoder_loss(network, batch[0], batch[1])[0]  # noqa: E731
     history = []
     for epoch in range(settings.epochs):
+        epoch_started = time.perf_counter()
         loss = train_epoch(
             model, optimiser, scheduler, prepared.make_batches(), prepared.batch_count, loss_of,
             f"epoch {epoch + 1}/{settings.epochs}",
         )  # fmt: skip
+        epoch_s = round(time.perf_counter() - epoch_started, 2)  # the optimiser steps, not the scoring below
         held = held_out_reconstruction(model, prepared.held_batches)
-        history.append({"epoch": epoch + 1, "loss": loss, **held})
+        history.append({"epoch": epoch + 1, "loss": loss, **held, "train_s": epoch_s})
         print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out mse {held['mse']:.5f}, nrmse {held['nrmse']:.4f} "
               f"(per-feature-mean baseline nrmse {held['baseline_nrmse']:.4f})", file=sys.stderr)  # fmt: skip
     calibration = calibrate(model, prepared.held_sequences, settings.decision_window_steps)

@@ -46,7 +46,7 @@ def test_training_writes_a_calibrated_checkpoint_and_a_picture(audio_ae):
     assert calibration["windows"] > 100 and calibration["window_scores"] == sorted(calibration["window_scores"])
     assert loaded.config["decision"]["mode"] == "anomaly" and loaded.config["decision"]["score_threshold"] > 0
     history = loaded.config["training"]["history"][-1]
-    assert {"mse", "nrmse", "baseline_nrmse"} <= set(history)
+    assert {"mse", "nrmse", "baseline_nrmse", "train_s"} <= set(history) and history["train_s"] > 0
     assert (audio_ae / "reconstructions.png").stat().st_size > 2000
 
 
