@@ -202,6 +202,23 @@ class ConvSNNClassifier(nn.Module):
         return voltages, tuple(new_state)
 
 
+def repeat_state_columns(state: tuple, columns: int) -> tuple:
+    """A :class:`ConvSNNClassifier` state of one column (after ``forward(x [T, 1, …])``) repeated for
+    ``columns`` columns: each conv layer's ``(history [H, 1, C, …] or None, LIF state [1, …])``, then the
+    hidden and readout neuron states ``[1, …]`` (every tensor of a Norse state tuple is batch-first)."""
+
+    def neurons(item):
+        if item is None:
+            return None
+        return type(item)(*(t.repeat((columns,) + (1,) * (t.dim() - 1)) for t in item))
+
+    def history(item: torch.Tensor | None) -> torch.Tensor | None:
+        return None if item is None else item.repeat((1, columns) + (1,) * (item.dim() - 2))
+
+    layers = tuple((history(past), neurons(neuron)) for past, neuron in state[:-2])
+    return layers + (neurons(state[-2]), neurons(state[-1]))
+
+
 def detach_state(state: tuple) -> tuple:
     """Detach every tensor of a (nested) state so truncated BPTT can continue from it."""
     if state is None:

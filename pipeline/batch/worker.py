@@ -8,9 +8,11 @@ Only the network call is shared: the files' spike steps are sorted by length, gr
 ``batch_size`` at a time, zero-padded at the end to the longest and run as one ``[T, B, …]`` call
 from rest (each column keeps its own state; the network is causal, so padding after a file's end
 changes none of its outputs), in slices of :data:`MAX_STEPS_PER_CALL` steps with the state passed
-on. Each file's logits ``[T_i, K]`` then go to its own decision. The network gives the same bits
-for a sequence whole or in pieces and for a column alone or in a batch, so every row equals what
-:func:`~spikestream.pipeline.runtime.run_stream` gives for that file (``tests/pipeline/test_batch.py``).
+on; the lead silence every framed file begins with is run once per worker and each batch starts
+from its state (:class:`SharedPrefix`). Each file's logits ``[T_i, K]`` then go to its own
+decision. The network gives the same bits for a sequence whole or in pieces and for a column
+alone or in a batch, so every row equals what :func:`~spikestream.pipeline.runtime.run_stream`
+gives for that file (``tests/pipeline/test_batch.py``).
 
 A file whose stream has a gap (an event recording whose timestamps jump; the model restarts from
 rest there), and every file of an autoencoder (its decision reads the reconstruction error, which
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 
 from ...models.checkpoint import LoadedModel, load_checkpoint
+from ...models.conv_snn import ConvSNNClassifier, repeat_state_columns
 from ..detection import Detection
 from ..inputs import AUDIO_BLOCK_MS, open_stream, sample_rate_hz
 from ..runtime import run_stream
@@ -72,6 +76,7 @@ class FileSteps:
 
 
 _LOADED: dict[str, LoadedModel] = {}
+_PREFIXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network → its SharedPrefix, this process
 
 
 def loaded_model(spec: JobSpec, loaded: LoadedModel | None = None) -> LoadedModel:
@@ -185,16 +190,69 @@ def stream_alone(loaded: LoadedModel, spec: JobSpec, item: ListedInput) -> FileS
     return done
 
 
-def run_network(network: torch.nn.Module, steps: list[torch.Tensor]) -> list[torch.Tensor]:
+class SharedPrefix:
+    """The steps every framed file of a job begins with (the front end's lead silence, before the
+    first frame that reaches the audio) and the network's logits ``[k, K]`` and one-column state after
+    the first ``k`` of them, from rest: computed once per worker instead of once per file.
+
+    The prefix is taken from the first batch of several files (their longest common run of equal
+    steps); a later batch uses the part of it that all its files share, step for step (``torch.equal``
+    per step), so a file that does not start with it simply runs from rest. The network gives the same
+    bits for a sequence whole or in pieces and for a column alone or in a batch, so the logits are those
+    of running every file from rest (``tests/pipeline/test_batch.py``)."""
+
+    MAX_STEPS = 256
+    MIN_STEPS = 4  # shorter shared runs are not worth a state copy
+    MAX_CACHED = 8  # prefix lengths kept (a job's files usually all share one)
+
+    def __init__(self) -> None:
+        self.steps: torch.Tensor | None = None  # [P, 1, …]
+        self.runs: dict[int, tuple[torch.Tensor, tuple]] = {}  # k → (logits [k, K], state)
+
+    def shared_length(self, steps: list[torch.Tensor]) -> int:
+        """How many leading steps every file of ``steps`` shares with the prefix (0: none or too few);
+        each file keeps at least one step of its own."""
+        if self.steps is None:
+            if len(steps) < 2:
+                return 0
+            self.steps = steps[0][: self.MAX_STEPS].clone()
+        length = min([self.steps.shape[0]] + [part.shape[0] - 1 for part in steps])
+        for part in steps:
+            if length < self.MIN_STEPS:
+                return 0
+            same = (part[:length] == self.steps[:length]).flatten(1).all(dim=1)
+            length = int(same.long().cumprod(dim=0).sum())
+        return length if length >= self.MIN_STEPS else 0
+
+    def run(self, network: torch.nn.Module, length: int) -> tuple[torch.Tensor, tuple]:
+        """Logits ``[length, K]`` and the one-column state after the prefix's first ``length`` steps."""
+        if length not in self.runs:
+            if len(self.runs) >= self.MAX_CACHED:
+                self.runs.clear()
+            with torch.no_grad():
+                logits, state = network(self.steps[:length], None)
+            self.runs[length] = (logits[:, 0], state)
+        return self.runs[length]
+
+
+def run_network(
+    network: torch.nn.Module, steps: list[torch.Tensor], prefix: SharedPrefix | None = None
+) -> list[torch.Tensor]:
     """Spike steps of several files ``[T_i, 1, …]`` → their logits ``[T_i, K]``: one zero-padded batch
-    ``[max T_i, B, …]`` from rest, in slices of :data:`MAX_STEPS_PER_CALL` with the state passed on."""
+    ``[max T_i, B, …]`` from rest, in slices of :data:`MAX_STEPS_PER_CALL` with the state passed on;
+    with ``prefix`` (a conv SNN classifier), the steps all files share with it are not run again."""
+    shared = prefix.shared_length(steps) if prefix is not None else 0
     longest = max(part.shape[0] for part in steps)
-    batch = torch.zeros((longest, len(steps)) + tuple(steps[0].shape[2:]))
+    batch = torch.zeros((longest - shared, len(steps)) + tuple(steps[0].shape[2:]))
     for column, part in enumerate(steps):
-        batch[: part.shape[0], column] = part[:, 0]
+        batch[: part.shape[0] - shared, column] = part[shared:, 0]
     outputs, state = [], None
+    if shared:
+        prefix_logits, prefix_state = prefix.run(network, shared)
+        outputs.append(prefix_logits[:, None].expand(shared, len(steps), prefix_logits.shape[-1]))
+        state = repeat_state_columns(prefix_state, len(steps))
     with torch.no_grad():
-        for start in range(0, longest, MAX_STEPS_PER_CALL):
+        for start in range(0, longest - shared, MAX_STEPS_PER_CALL):
             logits, state = network(batch[start : start + MAX_STEPS_PER_CALL], state)
             outputs.append(logits)
     logits = torch.cat(outputs)
@@ -205,9 +263,10 @@ def infer_batched(loaded: LoadedModel, files: list[FileSteps], batch_size: int) 
     """Network logits for every file with steps, ``batch_size`` files per call, bucketed by length."""
     waiting = sorted((f for f in files if f.logits is None and f.steps.shape[0]), key=lambda f: f.steps.shape[0])
     network = loaded.model.eval()
+    prefix = _PREFIXES.setdefault(network, SharedPrefix()) if isinstance(network, ConvSNNClassifier) else None
     for start in range(0, len(waiting), batch_size):
         group = waiting[start : start + batch_size]
-        for done, logits in zip(group, run_network(network, [f.steps for f in group])):
+        for done, logits in zip(group, run_network(network, [f.steps for f in group], prefix)):
             done.logits = logits
     for file in files:
         if file.logits is None:  # no step at all (a file shorter than one frame)

@@ -84,6 +84,31 @@ def test_rows_equal_run_stream_per_file(tmp_path, loaded, fsdd_test_takes):
     assert one == nine
 
 
+def test_the_shared_lead_silence_is_run_once_and_changes_no_bit(loaded, fsdd_test_takes):
+    """Every framed file begins with the same lead-silence steps: the network runs them once per worker
+    (``SharedPrefix``) and each batch starts from that state; its logits equal running each file from rest."""
+    from spikestream.pipeline.batch.listing import ListedInput
+    from spikestream.pipeline.batch.worker import SharedPrefix, decode_file, run_network
+
+    spec = JobSpec(MODEL, MODEL, "v")
+    steps = [
+        decode_file(loaded, spec, ListedInput(i, path, None)).steps for i, path in enumerate(fsdd_test_takes[::25])
+    ]
+    prefix = SharedPrefix()
+    from spikestream.sources.audio.front_end import AudioFrontEndConfig
+
+    lead_steps = AudioFrontEndConfig.from_dict(loaded.config["front_end"]).lead_hops
+    assert lead_steps - 4 <= prefix.shared_length(steps) < lead_steps  # the pure-silence frames, not the audio
+    for group in (steps[:4], steps[4:], steps[3:4]):
+        shared, fresh = run_network(loaded.model, group, prefix), run_network(loaded.model, group, None)
+        assert all(torch.equal(a, b) for a, b in zip(shared, fresh))
+    assert len(prefix.runs) >= 1
+    unframed = [torch.rand_like(steps[0]), steps[1]]  # a file that does not start with the silence: from rest
+    assert prefix.shared_length(unframed) == 0
+    assert all(torch.equal(a, b) for a, b in zip(run_network(loaded.model, unframed, prefix),
+                                                 run_network(loaded.model, unframed, None)))  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "pad, every", [(False, 1), (True, 5)], ids=["bare-as-replay-250-clips", "padded-as-evaluate-50-clips"]
 )
