@@ -575,8 +575,8 @@ def part_training(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("sae", "fsvae", "esvae"):
             spiking = one_epoch("mnist", Path(tmp) / kind, len(images), kind=kind, embedding=32)
-            arch = json.loads((Path(tmp) / kind / "config.json").read_text())["model"]
-            settings = json.loads((Path(tmp) / kind / "config.json").read_text())["training"]["settings"]
+            config = json.loads((Path(tmp) / kind / "config.json").read_text())
+            arch, settings = config["model"], config["training"]["settings"]
             torch.manual_seed(0)
             torch.set_num_threads(2)
             variational = kind != "sae"

@@ -16,6 +16,7 @@ import torch
 from ..models.checkpoint import LoadedModel, load_checkpoint
 from ..sources.audio.microphone import MicrophoneUnavailable, list_input_devices
 from ..sources.events.event_array import SensorSize
+from ..sources.events.simulation.dvs_gesture_dataset import is_dvs_gesture_root
 from .errors import EXIT_INTERRUPTED, EXIT_OUTPUT_INCOMPLETE, UsageError
 from .inputs import Stream, open_stream, target_kind
 from .runtime import RunReport, run_stream
@@ -345,7 +346,7 @@ def train_autoencoder_command(args: argparse.Namespace) -> int:
         settings.exclude_labels = tuple(label.strip() for label in args.exclude_labels.split(",") if label.strip())
     if is_gestures(args.data):  # event bins of 25 ms: a fault is flagged within 2 bins
         settings.decision_window_steps, settings.false_alarm_rate = 2, 0.0005
-        settings.channels, settings.embedding = (16, 32), args.embedding or 32
+        settings.embedding = args.embedding or 32
         if args.max_items:
             settings.gesture_count = args.max_items
     out = checkpoint_out(args.out, f"{'mnist' if str(args.data) == 'mnist' else Path(args.data).name}-{args.kind}")
@@ -440,7 +441,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if is_autoencoder(loaded) or args.normal or args.anomalous:
         return evaluate_autoencoder_command(loaded, args, out)
     synthetic_gestures = loaded.config.get("task") == "gesture-classifier" and args.data in (None, "synthetic")
-    if synthetic_gestures or _is_dvs_gesture_root(args.data):
+    if synthetic_gestures or is_dvs_gesture_root(args.data):
         from .training.gesture import evaluate_gestures
 
         count = (
@@ -519,11 +520,6 @@ def command_embed(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from error
     print(summary, file=sys.stderr)
     return 0
-
-
-def _is_dvs_gesture_root(data: str | None) -> bool:
-    """A tonic DVSGesture layout (``ibmGestureTrain``/``ibmGestureTest`` folders) rather than a labelled folder."""
-    return data is not None and (Path(data) / "DVSGesture").is_dir()
 
 
 def command_merge(args: argparse.Namespace) -> int:

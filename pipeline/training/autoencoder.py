@@ -43,6 +43,7 @@ from ...sources.audio.audio_file import read_audio
 from ...sources.audio.front_end import AudioFrontEndConfig, features_to_steps
 from ...sources.audio.mfcc import MfccConfig
 from ...sources.events.front_end.framing import EventFrontEndConfig
+from ...sources.events.simulation.dvs_gesture_dataset import is_dvs_gesture_root
 from ...sources.events.simulation.gesture_examples import GestureExampleConfig, make_gesture_example
 from ...sources.events.simulation.synthetic_gestures import GESTURE_CLASSES
 from ...sources.images.mnist import mnist_folder, mnist_split
@@ -114,9 +115,12 @@ def is_mnist(data: str | Path) -> bool:
     return str(data) == "mnist" or (Path(data) / "t10k-images-idx3-ubyte.gz").is_file()
 
 
+SYNTHETIC_GESTURES = ("gestures", "synthetic")  # --data names of the project's synthetic DVS gestures
+
+
 def is_gestures(data: str | Path) -> bool:
     """``gestures`` (synthetic) or a DVSGesture root (tonic's on-disk layout)."""
-    return str(data) in ("gestures", "synthetic") or (Path(data) / "DVSGesture").is_dir()
+    return str(data) in SYNTHETIC_GESTURES or is_dvs_gesture_root(data)
 
 
 def mnist_batches(
@@ -300,7 +304,7 @@ def gesture_data(data: str, settings: AutoencoderTrainingSettings, rng) -> Autoe
     if unknown:
         raise ValueError(f"--exclude-labels {','.join(unknown)}: not gesture classes; expected some of "
                          f"{', '.join(GESTURE_CLASSES)}")  # fmt: skip
-    source = None if str(data) in ("gestures", "synthetic") else str(data)
+    source = None if str(data) in SYNTHETIC_GESTURES else str(data)
     train_samples, _ = gesture_dataset(source, settings.gesture_count, settings.seed, train=True)
     held_samples, _ = gesture_dataset(source, settings.held_out_gestures, HELD_OUT_SEED, train=False)
     train = gesture_frames(train_samples, settings, settings.seed, "simulating/framing training gestures")

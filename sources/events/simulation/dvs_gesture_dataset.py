@@ -31,6 +31,11 @@ CLASS_NAMES = (
 )
 
 
+def is_dvs_gesture_root(data: str | Path | None) -> bool:
+    """A tonic DVSGesture layout (``DVSGesture/ibmGestureTrain``, ``…/ibmGestureTest``) under ``data``."""
+    return data is not None and (Path(data) / "DVSGesture").is_dir()
+
+
 class GestureSegment(NamedTuple):
     """One labelled gesture of a recording: 0-based class index and its time span in µs."""
 
