@@ -190,11 +190,12 @@ def make_streaming_model(
     reconstructs = MODEL_KINDS[loaded.model_kind].outputs == "reconstruction"
     front_end = build_front_end(loaded.config["front_end"], framed=not (live or reconstructs))
     config = decision_config(loaded, decision_overrides)
-    if config.min_rise_db is not None and getattr(front_end, "level_rise", None) is None:
-        raise ValueError(
-            f"model {loaded.name!r}: its decision gates on the input level (min_rise_db={config.min_rise_db}) "
-            "but its front end computes no level track (front_end.level_rise); add one or drop min_rise_db"
-        )
+    for setting in ("min_rise_db", "end_fall_db"):  # both read the input level
+        if getattr(config, setting) is not None and getattr(front_end, "level_rise", None) is None:
+            raise ValueError(
+                f"model {loaded.name!r}: its decision reads the input level ({setting}={getattr(config, setting)}) "
+                f"but its front end computes no level track (front_end.level_rise); add one or drop {setting}"
+            )
     return StreamingModel(loaded, front_end, make_decision(config, len(loaded.labels), front_end.step_us), source_name)
 
 

@@ -21,6 +21,19 @@ probability and the current window's, the detection is emitted at once; the rest
 is spent (no second detection) until the background returns. Segments that never become that
 decisive are decided as before, when they close.
 
+**End of the word** (``end_fall_db``, with the level track): a word is over when the input falls
+back, long before the readout does. With ``end_fall_db`` set, once the input's speech-band level has
+stayed at least ``end_fall_db`` below the open segment's peak for ``end_hold_ms`` (the closure of a
+stop such as the "p" of "up" is shorter), the segment is decided at once and the rest of it is
+spent, as after an early commit. Its evidence is the segment's steps so far from
+``end_evidence_start_fraction`` on: the second half of the word and the steps after it, where the
+readout has heard the whole word (training holds the word's label for ``hold_ms`` after it,
+:mod:`spikestream.sources.step_targets`); the first syllables are left out, because the network has
+not heard enough of the word yet (chosen on the keyword model's validation speakers,
+``bench/bench_word_end.py``). A word
+that never rose ``end_fall_db`` above the room (loud noise), or a level that stays unknown (NaN:
+digital silence, clipping), ends as before, when the background returns.
+
 **Level gate** (``min_rise_db``): a word rises above the room it is spoken in, and the room is heard
 again after it; noise, hum, tones and DC levels do not rise above themselves. With ``min_rise_db``
 set, a segment is reported only if the peak speech-band level of its steps (and of the window before
@@ -52,19 +65,22 @@ class SegmentDecision(StreamDecision):
         self._segment: list[np.ndarray] = []  # per-step probabilities of the open segment
         self._spent = False  # the open segment was already decided early (commit_score)
         self._segment_peak_db = np.nan  # the peak input level (dB) of the open segment and the window before it
+        self._fallen_steps = 0  # steps in a row the input has stayed end_fall_db below that peak
 
     def _step(self, step_probabilities: np.ndarray, mean: np.ndarray, now_us: int) -> Decision | None:
         if self._active_since_us is None:
             if self._in_refractory_time(now_us) or 1.0 - mean[0] < self.config.on_threshold:
                 return None
             self._active_since_us = now_us
-            self._segment = []
+            self._segment, self._fallen_steps = [], 0
             self._segment_peak_db = float(np.fmax.reduce(self._level_window))
         self._segment.append(step_probabilities)
         self._segment_peak_db = float(np.fmax(self._segment_peak_db, self._level_window[self._cursor - 1]))
         timed_out = now_us - self._active_since_us >= self.config.max_active_ms * 1000
         if mean[0] < self.config.off_threshold and not timed_out:
-            return None if self._spent else self._commit_early(mean, now_us)
+            if self._spent:
+                return None
+            return self._decide_at_word_end(now_us) if self._word_ended() else self._commit_early(mean, now_us)
         if self._spent:  # decided early: the segment ends without a second detection
             self._active_since_us, self._segment, self._spent = None, [], False
             return None
@@ -84,10 +100,30 @@ class SegmentDecision(StreamDecision):
         self._spent, self._last_fired_us = True, now_us
         return Decision(best, float(segment_mean[best]), now_us)
 
-    def _decide(self, evidence_end_step: int, now_us: int) -> Decision | None:
-        """Close the open segment, deciding on its steps ``[start fraction, evidence_end_step)``."""
+    def _word_ended(self) -> bool:
+        """Whether the input has stayed ``end_fall_db`` below the segment's peak for ``end_hold_ms``
+        (counted step by step; never without ``end_fall_db`` or where the level is unknown)."""
+        if self.config.end_fall_db is None:
+            return False
+        level_db = self._level_window[self._cursor - 1]  # this step's
+        peak_db = self._segment_peak_db  # no level track: every level +inf, never a fall
+        fallen = bool(np.isfinite(level_db) and np.isfinite(peak_db) and level_db <= peak_db - self.config.end_fall_db)
+        self._fallen_steps = self._fallen_steps + 1 if fallen else 0
+        return fallen and self._fallen_steps * self.step_us >= self.config.end_hold_ms * 1000
+
+    def _decide_at_word_end(self, now_us: int) -> Decision | None:
+        """Decide the open segment on all its steps now; the rest of it is spent (no second detection)."""
+        opened_us = self._active_since_us
+        decision = self._decide(len(self._segment), now_us, self.config.end_evidence_start_fraction)
+        self._active_since_us, self._spent = opened_us, True
+        return decision
+
+    def _decide(self, evidence_end_step: int, now_us: int, start_fraction: float | None = None) -> Decision | None:
+        """Close the open segment, deciding on its steps ``[start fraction, evidence_end_step)``
+        (``start_fraction``: ``evidence_start_fraction`` unless given)."""
         self._active_since_us = None
-        first = int(self.config.evidence_start_fraction * len(self._segment))
+        start = self.config.evidence_start_fraction if start_fraction is None else start_fraction
+        first = int(start * len(self._segment))
         evidence_steps = np.asarray(self._segment[first : max(first + 1, evidence_end_step)])
         self._segment = []
         best = int(np.argmax(self.segment_evidence(evidence_steps)[1:])) + 1

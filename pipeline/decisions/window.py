@@ -39,6 +39,9 @@ class DecisionConfig:
     score_threshold: float | None = None
     commit_score: float | None = None  # segment: decide as soon as the evidence is this decisive (see segment.py)
     commit_min_ms: float = 150.0
+    end_fall_db: float | None = None  # segment: decide once the input has fallen this far below the word (segment.py)
+    end_hold_ms: float = 200.0
+    end_evidence_start_fraction: float = 0.5  # a segment decided at the word's end: evidence from this fraction on
     rearm_ratio: float = 0.8
     emit_scores: bool = False
     min_rise_db: float | None = None  # segment: the input's level must rise this far above its floor (see segment.py)
@@ -71,6 +74,14 @@ class DecisionConfig:
             raise ValueError(f"min_rise_db must be in [0, 60] dB or None, got {self.min_rise_db}")
         if self.min_rise_db is not None and self.mode != "segment":
             raise ValueError(f"min_rise_db gates segment decisions only; mode is {self.mode!r}")
+        if self.end_fall_db is not None and not 3.0 <= self.end_fall_db <= 60.0:
+            raise ValueError(f"end_fall_db must be in [3, 60] dB or None, got {self.end_fall_db}")
+        if self.end_fall_db is not None and self.mode != "segment":
+            raise ValueError(f"end_fall_db ends segment decisions only; mode is {self.mode!r}")
+        if not 0.0 <= self.end_evidence_start_fraction < 1.0:
+            raise ValueError(f"end_evidence_start_fraction must be in [0, 1), got {self.end_evidence_start_fraction}")
+        if self.end_hold_ms < 0:
+            raise ValueError(f"end_hold_ms must be >= 0 ms, got {self.end_hold_ms}")
         if self.commit_min_ms < 0:
             raise ValueError(f"commit_min_ms must be >= 0 ms, got {self.commit_min_ms}")
         if not 0.0 < self.rearm_ratio <= 1.0:

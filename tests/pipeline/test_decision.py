@@ -192,3 +192,36 @@ def test_level_gate_settings_are_checked():
         DecisionConfig(mode="segment", min_rise_db=-1.0)
     with pytest.raises(ValueError, match="levels and"):
         segment_gate(6.0).update(logits_for([0] * 5), levels(np.zeros(4)))
+
+
+def word_end_decision(end_fall_db: float | None = 20.0):
+    config = DecisionConfig(
+        window_steps=4, mode="segment", on_threshold=0.5, off_threshold=0.6, min_score=0.15,
+        end_fall_db=end_fall_db, end_hold_ms=50.0,
+    )  # fmt: skip
+    return make_decision(config, n_classes=4, step_us=10_000)
+
+
+def test_segment_is_decided_when_the_input_falls_after_the_word_not_when_the_readout_does():
+    # the readout holds the word 30 steps after the input fell (as a trained network's does): steps 10-50
+    word = logits_for([0] * 10 + [2] * 40 + [0] * 20)
+    level_db = np.concatenate([np.full(10, -45.0), np.full(10, -15.0), np.full(50, -45.0)])  # word: steps 10-20
+    fired = word_end_decision().update(word, levels(level_db))
+    assert [f.class_index for f in fired] == [2]  # one detection: the rest of the segment is spent
+    assert fired[0].time_us == (20 + 5) * 10_000  # 50 ms after the fall, not when the background returns
+    waited = word_end_decision(None).update(word, levels(level_db))
+    assert [f.class_index for f in waited] == [2] and waited[0].time_us > 50 * 10_000
+
+
+def test_a_short_dip_inside_a_word_or_an_unknown_level_does_not_end_it():
+    word = logits_for([0] * 10 + [2] * 40 + [0] * 20)
+    dip = np.concatenate([np.full(10, -45.0), np.full(8, -15.0), np.full(3, -45.0), np.full(9, -15.0)])
+    level_db = np.concatenate([dip, np.full(40, -45.0)])  # a 30 ms closure ("u-p"), then the word goes on
+    fired = word_end_decision().update(word, levels(level_db))
+    assert [f.time_us for f in fired] == [(30 + 5) * 10_000]  # decided after the real end (step 30)
+    no_track = word_end_decision().update(word)  # no level track: every level +inf, never a fall
+    assert len(no_track) == 1 and no_track[0].time_us > 50 * 10_000
+    unknown = word_end_decision().update(word, levels(np.full(70, np.nan)))  # digital silence, clipping
+    assert len(unknown) == 1 and unknown[0].time_us > 50 * 10_000
+    with pytest.raises(ValueError, match="end_fall_db"):
+        DecisionConfig(mode="threshold", end_fall_db=20.0)
