@@ -63,7 +63,7 @@ SETTINGS = {  # name → decision overrides; "background returns": the segment's
             "end_evidence_start_fraction": 0.5,
             **NO_GATE,
         }
-        for fall, hold in ((20.0, 150.0), (20.0, 200.0), (20.0, 250.0), (15.0, 200.0), (25.0, 200.0))
+        for fall, hold in ((20.0, 150.0), (20.0, 200.0), (20.0, 250.0), (15.0, 200.0), (25.0, 200.0), (30.0, 150.0))
     },
     "background returns, level gate 10 dB": {"end_fall_db": None, "min_rise_db": 10.0},
     "word end 20 dB, 200 ms, evidence from 50%, level gate 10 dB": {
@@ -136,6 +136,7 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=3, help="every N-th validation clip (default 3: 510)")
     parser.add_argument("--every-esc", type=int, default=4, help="every N-th ESC-10 recording (default 4)")
     parser.add_argument("--out", type=Path, default=RESULTS / "word_end.json")
+    parser.add_argument("--only", help="run the settings whose name contains this; the others are kept from --out")
     args = parser.parse_args()
     torch.set_num_threads(1)
     keywords, digits = load_checkpoint(args.keywords), load_checkpoint(args.digits)
@@ -143,7 +144,12 @@ def main() -> int:
     digit_clips = evaluation_clips(DATA / "fsdd", "test")
     esc = sorted((DATA / "esc10").rglob("*.ogg"))[:: args.every_esc]
     results: dict = {"keywords": args.keywords, "digits": args.digits, "room_dbfs": ROOM_DB, "settings": {}}
+    earlier = json.loads(args.out.read_text())["settings"] if args.only and args.out.exists() else {}
     for name, overrides in SETTINGS.items():
+        if args.only and args.only not in name:
+            if name in earlier:
+                results["settings"][name] = earlier[name]
+            continue
         row = {
             "overrides": overrides,
             "keywords_validation": word_figures(variant(keywords, overrides), validation),

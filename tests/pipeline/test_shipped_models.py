@@ -19,8 +19,10 @@ from spikestream.pipeline.training.gesture import HELD_OUT_SEED, evaluate_gestur
 # decision needs the input to rise 10 dB above its floor: 96.4 % (9 errors; new: two "six" read wrong,
 # decided on scores below 0.5, and one 0.14 s clip whose level never rises 10 dB above its own quietest
 # frame, missed), in exchange for no detection on noise, DC or tones (tests/pipeline/test_noise_robustness.py).
+# Since stop 28 a word is decided as its input falls 30 dB below it (end_fall_db, README: "Reported as
+# the word ends"): 96.0 %, one more "six" read early (p50 latency in a room 460 -> 180 ms).
 # The bars sit at what is shipped so a regression fails; raise them with the model.
-SHIPPED_DIGIT_ACCURACY = 0.964
+SHIPPED_DIGIT_ACCURACY = 0.96
 SHIPPED_UNHEARD_VOICE_ACCURACY = 0.9875
 RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
 
