@@ -29,10 +29,10 @@ spent, as after an early commit. Its evidence is the segment's steps so far from
 ``end_evidence_start_fraction`` on: the second half of the word and the steps after it, where the
 readout has heard the whole word (training holds the word's label for ``hold_ms`` after it,
 :mod:`spikestream.sources.step_targets`); the first syllables are left out, because the network has
-not heard enough of the word yet (chosen on the keyword model's validation speakers,
-``bench/bench_word_end.py``). A word
-that never rose ``end_fall_db`` above the room (loud noise), or a level that stays unknown (NaN:
-digital silence, clipping), ends as before, when the background returns.
+not heard enough of the word yet (``bench/bench_word_end.py`` compares the settings: 20 dB / 200 ms
+for ``keywords``, 30 dB / 150 ms for ``fsdd-digits``, whose "six" ends in an "s" mostly above the
+level band at 8 kHz). A word that never rose ``end_fall_db`` above the room (loud noise), or a level
+that stays unknown (NaN: digital silence, clipping), ends as before, when the background returns.
 
 **Level gate** (``min_rise_db``): a word rises above the room it is spoken in, and the room is heard
 again after it; noise, hum, tones and DC levels do not rise above themselves. With ``min_rise_db``
@@ -112,7 +112,8 @@ class SegmentDecision(StreamDecision):
         return fallen and self._fallen_steps * self.step_us >= self.config.end_hold_ms * 1000
 
     def _decide_at_word_end(self, now_us: int) -> Decision | None:
-        """Decide the open segment on all its steps now; the rest of it is spent (no second detection)."""
+        """Decide the open segment now on its steps from ``end_evidence_start_fraction`` on; the rest
+        of it is spent (no second detection)."""
         opened_us = self._active_since_us
         decision = self._decide(len(self._segment), now_us, self.config.end_evidence_start_fraction)
         self._active_since_us, self._spent = opened_us, True
