@@ -44,7 +44,11 @@ def in_a_room(parts: list[np.ndarray], rate_hz: int, gap_s: float, seed: int = 0
 
 @pytest.mark.parametrize(
     ("model", "data", "split", "every"),
-    [("fsdd-digits", "fsdd", "test", 25), ("keywords", "speech_commands/validation", "all", 153)],
+    [
+        ("fsdd-digits", "fsdd", "test", 25),
+        ("fsdd-digits-nir", "fsdd", "test", 25),
+        ("keywords", "speech_commands/validation", "all", 153),
+    ],
 )
 def test_words_in_a_room_are_reported_within_the_latency_goal(shared_data_dir, model, data, split, every):
     loaded = load_checkpoint(model)
