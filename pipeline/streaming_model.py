@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..models.checkpoint import LoadedModel
+from ..models.checkpoint import CheckpointError, LoadedModel
 from ..models.registry import MODEL_KINDS
 from ..sources.audio.front_end import AudioFrontEnd, AudioFrontEndConfig
 from ..sources.chunk import Chunk
@@ -56,10 +56,15 @@ def build_front_end(front_end_config: dict, framed: bool = True) -> FrontEnd:
 
 
 def decision_config(loaded: LoadedModel, overrides: dict | None = None) -> DecisionConfig:
-    """The checkpoint's default decision settings, with overrides (``None`` values ignored) applied."""
+    """The checkpoint's default decision settings, with overrides (``None`` values ignored) applied;
+    settings that do not make a decision (a checkpoint edited by hand) raise :class:`CheckpointError`
+    (the options that override them are checked when they are parsed)."""
     values = dict(loaded.config.get("decision", {}))
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
-    return DecisionConfig(**values)
+    try:
+        return DecisionConfig(**values)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{loaded.path}: its decision settings are not usable ({error})") from error
 
 
 def reconstruction_error(reconstruction: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
@@ -192,7 +197,7 @@ def make_streaming_model(
     config = decision_config(loaded, decision_overrides)
     for setting in ("min_rise_db", "end_fall_db"):  # both read the input level
         if getattr(config, setting) is not None and getattr(front_end, "level_rise", None) is None:
-            raise ValueError(
+            raise CheckpointError(
                 f"model {loaded.name!r}: its decision reads the input level ({setting}={getattr(config, setting)}) "
                 f"but its front end computes no level track (front_end.level_rise); add one or drop {setting}"
             )

@@ -9,8 +9,10 @@ summary names it; a word at the very end of a stream is still reported.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -186,6 +188,25 @@ def test_an_empty_weights_file_is_a_checkpoint_error(tmp_path):
     (folder / "weights.pt").write_bytes(b"")
     result = run_cli("replay", str(DIGITS), "--model", str(folder))
     assert result.returncode == 2 and "not a usable checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda config: config["decision"].update(end_fall_db=100.0), "end_fall_db must be in [3, 60] dB"),
+        (lambda config: config["decision"].update(on_threshold="high"), "decision settings are not usable"),
+        (lambda config: config["front_end"].pop("level_rise"), "computes no level track"),
+    ],
+)
+def test_a_checkpoint_edited_into_an_unusable_decision_exits_2(tmp_path, edit, message):
+    """A user tuning a copied checkpoint's config.json by hand: a bad setting is named, never a traceback."""
+    folder = tmp_path / "edited"
+    shutil.copytree(REPO_ROOT / "models" / "checkpoints" / "fsdd-digits", folder)
+    config = json.loads((folder / "config.json").read_text())
+    edit(config)
+    (folder / "config.json").write_text(json.dumps(config))
+    result = run_cli("replay", str(DIGITS), "--model", str(folder), "--speed", "0")
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
 def test_send_to_ipv6_loopback(free_udp_port):
