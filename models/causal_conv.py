@@ -74,11 +74,11 @@ class CausalConv(nn.Module):
                 history = x_seq.new_zeros((self.history_steps,) + tuple(x_seq.shape[1:]))
             padded = torch.cat([history, x_seq], dim=0)
             delays = range(0, self.history_steps + 1, self.dilation_t)  # tap k sees x(t − H + k·d)
-            taps = torch.cat([padded[start : start + steps] for start in delays], dim=2)
             new_history = padded[-self.history_steps :]
-            if self.groups > 1:  # [tap, group, channel] → [group, tap, channel]
-                spatial = tuple(taps.shape[3:])
-                grouped = taps.reshape((steps, batch, self.kernel_t, self.groups, -1) + spatial).transpose(2, 3)
-                taps = grouped.reshape((steps, batch, -1) + spatial)
+            # channels in [group, tap, channel] order (each group's taps side by side), in one copy
+            spatial = tuple(padded.shape[3:])
+            by_group = padded.reshape(padded.shape[:2] + (self.groups, -1) + spatial)
+            taps = torch.stack([by_group[start : start + steps] for start in delays], dim=3)
+            taps = taps.reshape((steps, batch, -1) + spatial)
         out = self.conv(taps.reshape((steps * batch,) + tuple(taps.shape[2:])))
         return out.reshape((steps, batch) + tuple(out.shape[1:])), new_history

@@ -43,6 +43,21 @@ from .neuron_inference import li_sequence, lif_sequence
 DOWNSAMPLING = ("max-pool", "stride")
 
 
+def strided_max(x: torch.Tensor, pool: int, spatial_dims: int) -> torch.Tensor:
+    """``MaxPool1d/2d(pool)`` of ``x [N, C, *spatial]`` as the maximum of its ``pool**spatial_dims``
+    strided views: the same values (an odd remainder dropped, as the pool does), 2–5× faster on CPU for
+    a pool of 2, but a different gradient at ties; used only without gradients."""
+    ends = [(size // pool) * pool for size in x.shape[2:]]
+    views = [x]
+    for dim, end in enumerate(ends, start=2):
+        views = [view.narrow(dim, offset, end - offset) for view in views for offset in range(pool)]
+        views = [view[(slice(None),) * dim + (slice(None, None, pool),)] for view in views]
+    out = views[0]
+    for view in views[1:]:
+        out = torch.maximum(out, view)
+    return out
+
+
 def downsampled_size(size: int, pool: int, downsample: str) -> int:
     """A spatial size after one block: ``size // pool`` (max-pool) or ``(size − 1) // pool + 1``
     (a strided convolution with odd kernel and ``padding = kernel // 2``)."""
@@ -163,6 +178,7 @@ class ConvSNNClassifier(nn.Module):
         )
         self.readout = norse.LI(readout_p, dt=dt_s)
         self.spike_probe: Callable[[str, torch.Tensor], None] | None = None
+        self.max_pools = config.downsample != "stride" and config.pool > 1
 
     def forward(self, x_seq: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple]:
         """``x_seq`` ``[T, B, *input_shape]`` → logits ``[T, B, n_classes]`` and the new state."""
@@ -184,7 +200,8 @@ class ConvSNNClassifier(nn.Module):
             spikes, neuron_state = lif(neuron, current.reshape((steps, batch) + current.shape[1:]), neuron_state)
             new_state.append((history, neuron_state))
             probe(f"block{layer + 1}", spikes)
-            pooled = pool(spikes.reshape((steps * batch,) + spikes.shape[2:]))
+            flat = spikes.reshape((steps * batch,) + spikes.shape[2:])
+            pooled = strided_max(flat, self.config.pool, flat.dim() - 2) if fast and self.max_pools else pool(flat)
             x = pooled.reshape((steps, batch) + pooled.shape[1:])
         x = self.dropout(x.reshape(steps, batch, -1))
         hidden_current = self.hidden_in(x.reshape(steps * batch, -1)).reshape(steps, batch, -1)

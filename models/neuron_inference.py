@@ -2,19 +2,28 @@
 
 Streaming calls the model on one or two steps at a time, where Norse's generic ``SNN.forward``
 wrapper (state fallback, autograd ``SuperSpike`` function, tensor conversions per step) costs
-more than the neuron maths itself. These loops perform *exactly* the arithmetic of
-``norse.torch.functional.lif.lif_feed_forward_step`` and ``leaky_integrator.li_feed_forward_step``
-(same operations in the same order, Heaviside forward of SuperSpike), return Norse's own state
-tuples, and are used only when no gradient is needed; ``tests/models/test_conv_snn.py`` checks
+more than the neuron maths itself; a batch job calls it on hundreds of steps of many files, where
+ten tensor operations per step per layer cost more than the convolutions. These loops perform
+*exactly* the arithmetic of ``norse.torch.functional.lif.lif_feed_forward_step`` and
+``leaky_integrator.li_feed_forward_step`` (same float32 operations in the same order, Heaviside
+forward of SuperSpike), return Norse's own state tuples, and are used only when no gradient is
+needed; ``tests/models/test_conv_snn.py`` and ``tests/models/test_neuron_inference.py`` check
 that outputs and states are bit-identical to the Norse modules. One rewrite: the spike and reset
-``z = H(v − v_th)``, ``v = (1 − z)·v + z·v_reset`` (five tensor operations per step) are done as
-``v > v_th`` and ``torch.where`` (two), which gives the same bits for every finite voltage and
-halves the cost of a streaming call (an 8-step block of 24×20 neurons: 590 → 320 µs).
+``z = H(v − v_th)``, ``v = (1 − z)·v + z·v_reset`` are done as ``v > v_th`` and a select, which
+gives the same bits for every finite voltage.
+
+Two implementations of the same loop: a compiled one (Numba, already a dependency of librosa: the
+whole ``[T, N]`` loop in one call, each neuron's update a handful of float32 instructions, no
+fused multiply-add, so the bits are those of the tensor operations) for float32 CPU tensors with
+scalar parameters, and the tensor-operation loop for anything else (per-neuron parameters, other
+dtypes or devices). A batch of 8 files × 150 steps of 96×20 neurons: 20.6 ms → 2.6 ms.
 """
 
 from __future__ import annotations
 
 import norse.torch as norse
+import numba
+import numpy as np
 import torch
 from norse.torch.functional.leaky_integrator import LIState
 from norse.torch.functional.lif import LIFFeedForwardState
@@ -30,11 +39,73 @@ def initial_voltage_current(current: torch.Tensor, v_leak: torch.Tensor, state) 
     )
 
 
+@numba.njit(cache=True, nogil=True)
+def _lif_loop(current, v, i, mem_step, syn_step, v_leak, v_th, v_reset, spikes) -> None:  # pragma: no cover - compiled
+    """``current [T, N]`` float32 → ``spikes [T, N]`` (0/1); ``v``, ``i`` ``[N]`` updated in place."""
+    for t in range(current.shape[0]):
+        for k in range(current.shape[1]):
+            i_jump = i[k] + current[t, k]
+            v_k = v[k]
+            v_decayed = v_k + mem_step * ((v_leak - v_k) + i_jump)
+            i[k] = i_jump + syn_step * i_jump
+            fired = v_decayed > v_th
+            spikes[t, k] = np.float32(fired)
+            v[k] = v_reset if fired else v_decayed
+
+
+@numba.njit(cache=True, nogil=True)
+def _li_loop(current, v, i, mem_step, syn_step, v_leak, voltages) -> None:  # pragma: no cover - compiled
+    """``current [T, N]`` float32 → membrane ``voltages [T, N]``; ``v``, ``i`` ``[N]`` updated in place."""
+    for t in range(current.shape[0]):
+        for k in range(current.shape[1]):
+            i_jump = i[k] + current[t, k]
+            v_k = v[k] + mem_step * ((v_leak - v[k]) + i_jump)
+            i[k] = i_jump + syn_step * i_jump
+            v[k] = v_k
+            voltages[t, k] = v_k
+
+
+def _compiled_inputs(p, dt: float, current: torch.Tensor, state, names: tuple[str, ...]):
+    """``(current [T, N], v [N], i [N], mem_step, syn_step, *parameters)`` as float32 NumPy for the
+    compiled loops (``v``, ``i`` fresh copies: a caller's state is never written), or ``None`` when
+    only the tensor loop applies."""
+    values = [getattr(p, name) for name in ("tau_mem_inv", "tau_syn_inv") + names]
+    if current.dtype != torch.float32 or current.device.type != "cpu" or current.dim() < 1:
+        return None
+    if any(not isinstance(value, torch.Tensor) or value.numel() != 1 for value in values):
+        return None
+    shape = tuple(current.shape[1:])
+    if state is not None and any(
+        tuple(t.shape) != shape or t.dtype != torch.float32 or t.device.type != "cpu" for t in (state.v, state.i)
+    ):
+        return None
+    f32 = np.float32
+    tau_mem_inv, tau_syn_inv, *parameters = values
+    flat = current.detach().contiguous().reshape(current.shape[0], -1).numpy()
+    if state is None:
+        v = np.full(flat.shape[1], f32(float(parameters[0])), np.float32)
+        i = np.zeros(flat.shape[1], np.float32)
+    else:
+        v = state.v.detach().reshape(-1).numpy().copy()
+        i = state.i.detach().reshape(-1).numpy().copy()
+    mem_step = f32((dt * tau_mem_inv).item())  # the 0-dim float32 tensors the tensor loop multiplies by
+    syn_step = f32((-dt * tau_syn_inv).item())
+    return flat, v, i, mem_step, syn_step, *(f32(float(value)) for value in parameters)
+
+
 def lif_sequence(
     module: norse.LIF, current: torch.Tensor, state: LIFFeedForwardState | None
 ) -> tuple[torch.Tensor, LIFFeedForwardState]:
     """``current [T, ...]`` → spikes ``[T, ...]`` and the final state, as ``module(current, state)``."""
     p, dt = module.p, module.dt
+    compiled = _compiled_inputs(p, dt, current, state, ("v_leak", "v_th", "v_reset"))
+    if compiled is not None:
+        flat, v, i = compiled[:3]
+        spikes = np.empty_like(flat)
+        _lif_loop(*compiled, spikes)
+        shape = current.shape[1:]
+        final = LIFFeedForwardState(v=torch.from_numpy(v).reshape(shape), i=torch.from_numpy(i).reshape(shape))
+        return torch.from_numpy(spikes).reshape(current.shape), final
     v, i = initial_voltage_current(current, p.v_leak, state)
     mem_step = dt * p.tau_mem_inv
     syn_step = -dt * p.tau_syn_inv
@@ -52,6 +123,14 @@ def lif_sequence(
 def li_sequence(module: norse.LI, current: torch.Tensor, state: LIState | None) -> tuple[torch.Tensor, LIState]:
     """``current [T, ...]`` → membrane voltages ``[T, ...]`` and the final state, as ``module(current, state)``."""
     p, dt = module.p, module.dt
+    compiled = _compiled_inputs(p, dt, current, state, ("v_leak",))
+    if compiled is not None:
+        flat = compiled[0]
+        voltages = np.empty_like(flat)
+        _li_loop(*compiled, voltages)
+        shape = current.shape[1:]
+        v, i = (torch.from_numpy(t).reshape(shape) for t in compiled[1:3])
+        return torch.from_numpy(voltages).reshape(current.shape), LIState(v, i)
     v, i = initial_voltage_current(current, p.v_leak, state)
     mem_step = dt * p.tau_mem_inv
     syn_step = -dt * p.tau_syn_inv

@@ -87,7 +87,7 @@ class StreamingModel:
     the end of the stream (a word still open is reported)."""
 
     def __init__(self, loaded: LoadedModel, front_end: FrontEnd, decision: StreamDecision, source_name: str) -> None:
-        self.network = loaded.model.eval()
+        self.network = loaded.model.eval() if loaded.model.training else loaded.model  # eval() walks every module
         self.reconstructs = MODEL_KINDS[loaded.model_kind].outputs == "reconstruction"
         # autoencoders: running sums for the stream's reconstruction error (MSE, nRMSE = RMSE / σ_X)
         self.squared_error_sum = self.value_sum = self.value_squared_sum = 0.0

@@ -72,8 +72,11 @@ def has_stuck_run(frames: np.ndarray, run: int) -> np.ndarray:
     silence, a dropout, a clipped stretch)."""
     if frames.shape[0] == 0 or run < 2:
         return np.full(frames.shape[0], run < 2, dtype=bool)
-    same = frames[:, 1:] == frames[:, :-1]
-    return np.lib.stride_tricks.sliding_window_view(same, run - 1, axis=1).all(axis=2).any(axis=1)
+    windows, covered = frames[:, 1:] == frames[:, :-1], 1  # [n, k]: the `covered` pairs from k on are equal
+    while covered < run - 1:  # widen the windows by doubling (AND of two overlapping ones): a few passes
+        shift = min(covered, run - 1 - covered)
+        windows, covered = windows[:, :-shift] & windows[:, shift:], covered + shift
+    return windows.any(axis=1)
 
 
 def _trailing_sums(recent: np.ndarray, new: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ keeps only the last ``n_fft − hop`` samples (plus whatever part of a hop has a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import librosa
@@ -58,20 +59,37 @@ class MfccConfig:
         return cls(**values)
 
 
+def read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, no longer writable (a cached table every stream of a process shares)."""
+    array.flags.writeable = False
+    return array
+
+
+@functools.lru_cache(maxsize=16)
 def mel_filterbank(config: MfccConfig) -> np.ndarray:
-    """Slaney mel filterbank as librosa builds it: ``[n_mels, n_fft // 2 + 1]`` float32."""
-    return librosa.filters.mel(
-        sr=config.sample_rate_hz,
-        n_fft=config.n_fft,
-        n_mels=config.n_mels,
-        fmin=config.fmin_hz,
-        fmax=config.fmax_hz,
-    ).astype(np.float32)
+    """Slaney mel filterbank as librosa builds it: ``[n_mels, n_fft // 2 + 1]`` float32, read-only
+    (built once per configuration and process: a batch job opens a front end per file)."""
+    return read_only(
+        librosa.filters.mel(
+            sr=config.sample_rate_hz,
+            n_fft=config.n_fft,
+            n_mels=config.n_mels,
+            fmin=config.fmin_hz,
+            fmax=config.fmax_hz,
+        ).astype(np.float32)
+    )
 
 
+@functools.lru_cache(maxsize=16)
 def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
-    """Orthonormal DCT-II as a matrix ``[n_mfcc, n_mels]`` so that ``mfcc = D @ log_mel``."""
-    return scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc].astype(np.float32)
+    """Orthonormal DCT-II as a matrix ``[n_mfcc, n_mels]`` so that ``mfcc = D @ log_mel`` (read-only, cached)."""
+    return read_only(scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc].astype(np.float32))
+
+
+@functools.lru_cache(maxsize=16)
+def hann_window(n_fft: int) -> np.ndarray:
+    """Periodic Hann window ``[n_fft]`` float32 as librosa frames with it (read-only, cached)."""
+    return read_only(librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32))
 
 
 def power_spectrum(frames: np.ndarray, window: np.ndarray) -> np.ndarray:
@@ -120,7 +138,7 @@ class StreamingFrames:
 
     def __init__(self, config: MfccConfig) -> None:
         self.config = config
-        self._window = librosa.filters.get_window("hann", config.n_fft, fftbins=True).astype(np.float32)
+        self._window = hann_window(config.n_fft)
         self.reset()
 
     def reset(self) -> None:
@@ -159,7 +177,10 @@ class StreamingFrames:
         if n_frames == 0:
             return self._no_frames()
         # a read-only view of this buffer, which is never written again: push, flush and reset bind a new one
-        frames = np.lib.stride_tricks.sliding_window_view(self._buffer, n_fft)[::hop][:n_frames]
+        step = self._buffer.strides[0]  # the view sliding_window_view(buffer, n_fft)[::hop] gives, built directly
+        frames = np.lib.stride_tricks.as_strided(
+            self._buffer, shape=(n_frames, n_fft), strides=(hop * step, step), writeable=False
+        )
         power = power_spectrum(frames, self._window)
         self._buffer = self._buffer[n_frames * hop :].copy()
         self._frames_emitted += n_frames

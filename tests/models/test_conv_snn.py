@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from spikestream.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from spikestream.models.conv_snn import ConvSNNClassifier, ConvSNNConfig, detach_state
+from spikestream.models.conv_snn import ConvSNNClassifier, ConvSNNConfig, detach_state, strided_max
 
 CASES = {
     "audio-temporal": ConvSNNConfig(
@@ -15,6 +16,9 @@ CASES = {
     "vision": ConvSNNConfig(input_shape=(2, 32, 32), n_classes=11, channels=(8, 16), kernel_size=3),
     "vision-temporal": ConvSNNConfig(
         input_shape=(2, 16, 16), n_classes=4, channels=(4, 8), kernel_size=3, kernel_t=(3, 1), dilation_t=(2, 1)
+    ),
+    "ensemble-temporal": ConvSNNConfig(
+        input_shape=(1, 20), n_classes=6, channels=(8, 12), kernel_t=(3, 5), dilation_t=(1, 2), hidden=16, members=4
     ),
     "recurrent": ConvSNNConfig(input_shape=(1, 20), n_classes=5, channels=(4, 4), kernel_size=3, recurrent=True),
 }
@@ -104,3 +108,10 @@ def test_inference_loops_are_bit_identical_to_norse_modules(name):
     assert torch.equal(fast, norse_out.detach())
     assert torch.equal(fast_more, norse_more.detach())
     assert fast.abs().sum() > 0
+
+
+@pytest.mark.parametrize("shape, pool", [((7, 3, 21), 2), ((4, 2, 17), 3), ((5, 2, 9, 11), 2), ((4, 3, 10, 9), 3)])
+def test_strided_max_equals_the_max_pool_including_an_odd_remainder(shape, pool):
+    x = torch.randn(shape)
+    reference = (nn.MaxPool1d if len(shape) == 3 else nn.MaxPool2d)(pool)(x)
+    assert torch.equal(strided_max(x, pool, len(shape) - 2), reference)

@@ -1,0 +1,89 @@
+"""The compiled LIF / LI loops give Norse's bits: against Norse's modules and the tensor-operation loop."""
+
+from __future__ import annotations
+
+import norse.torch as norse
+import pytest
+import torch
+from norse.torch.functional.lif import LIFFeedForwardState
+
+from spikestream.models import neuron_inference
+from spikestream.models.conv_snn import lif_parameters
+from spikestream.models.neuron_inference import li_sequence, lif_sequence
+
+SHAPES = [(1, 1, 7), (40, 3, 24, 20), (25, 8, 512), (12, 2, 4, 6, 5)]
+
+
+def lif_module() -> norse.LIF:
+    return norse.LIF(lif_parameters(20.0, 40.0, 1.0), dt=0.01)
+
+
+def li_module() -> norse.LI:
+    p = norse.LIParameters(tau_syn_inv=torch.tensor(50.0), tau_mem_inv=torch.tensor(25.0))
+    return norse.LI(p, dt=0.01)
+
+
+def norse_run(module, current, state):
+    """Norse's own module, step by step (its ``SNN.forward`` over ``[T, …]``)."""
+    with torch.enable_grad():
+        out, final = module(current, state)
+    return out.detach(), type(final)(*(t.detach() for t in final))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_compiled_lif_is_bit_identical_to_norse_with_and_without_state(shape):
+    torch.manual_seed(0)
+    module = lif_module()
+    current = torch.randn(shape) * 3.0
+    more = torch.randn(shape) * 3.0
+    spikes, state = lif_sequence(module, current, None)
+    expected, expected_state = norse_run(module, current, None)
+    assert torch.equal(spikes, expected)
+    assert torch.equal(state.v, expected_state.v) and torch.equal(state.i, expected_state.i)
+    spikes_more, _ = lif_sequence(module, more, state)
+    expected_more, _ = norse_run(module, more, expected_state)
+    assert torch.equal(spikes_more, expected_more)
+    assert 0.01 < float(spikes.mean()) < 0.9  # the comparison covered both firing and silent neurons
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_compiled_li_is_bit_identical_to_norse(shape):
+    torch.manual_seed(1)
+    module = li_module()
+    current = torch.randn(shape)
+    voltages, state = li_sequence(module, current, None)
+    expected, expected_state = norse_run(module, current, None)
+    assert torch.equal(voltages, expected)
+    assert torch.equal(state.v, expected_state.v) and torch.equal(state.i, expected_state.i)
+    voltages_more, _ = li_sequence(module, current.flip(0), state)
+    assert torch.equal(voltages_more, norse_run(module, current.flip(0), expected_state)[0])
+
+
+def test_the_callers_state_is_not_written_and_a_non_contiguous_current_is_read_right():
+    torch.manual_seed(2)
+    module = lif_module()
+    state = LIFFeedForwardState(v=torch.rand(5, 6), i=torch.rand(5, 6))
+    kept = (state.v.clone(), state.i.clone())
+    current = (torch.randn(6, 5, 30) * 3.0)[:, :, ::5]  # a strided view [6, 5, 6]
+    spikes, _ = lif_sequence(module, current, state)
+    assert torch.equal(state.v, kept[0]) and torch.equal(state.i, kept[1])
+    assert torch.equal(spikes, norse_run(module, current, state)[0])
+
+
+def test_per_neuron_parameters_fall_back_to_the_tensor_loop(monkeypatch):
+    """Parameters that are not scalars (or another dtype) take the tensor loop, which broadcasts them."""
+    calls = []
+    original = neuron_inference._lif_loop
+    monkeypatch.setattr(neuron_inference, "_lif_loop", lambda *args: calls.append(1) or original(*args))
+    p = norse.LIFParameters(
+        tau_syn_inv=torch.tensor(50.0), tau_mem_inv=torch.full((7,), 25.0), v_th=torch.linspace(0.5, 1.5, 7)
+    )
+    module = norse.LIF(p, dt=0.01)
+    current = torch.randn(20, 2, 7) * 3.0
+    spikes, _ = lif_sequence(module, current, None)
+    assert calls == []
+    assert torch.equal(spikes, norse_run(module, current, None)[0])
+    lif_sequence(lif_module(), current, None)
+    assert calls == [1]
+    double = current.double()
+    assert lif_sequence(lif_module(), double, None)[0].dtype == torch.float64 and calls == [1]
