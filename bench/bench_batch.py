@@ -3,12 +3,15 @@
 Baselines, measured in the same run on the same files:
 
 * naive loop: ``librosa.load`` + ``librosa.feature.mfcc`` + standardise + one network call per file
-  (the whole clip as one ``[T, 1, 1, 20]`` sequence), one process, one torch thread;
+  (the whole clip as one ``[T, 1, 1, 20]`` sequence), one process, one torch thread; and the same
+  loop with each clip framed by the front end's lead and tail silence (the network work of a batch
+  row: 0.3 s + 0.7 s around a 0.45 s clip), each with the accuracy of its summed-logit argmax;
 * ``evaluate`` with ``--no-padding`` (every file streamed on its own in 80 ms chunks, one process).
 
 Then the batch engines: local with ``--workers 1`` and ``2``, Ray on 2 CPUs (its overhead against
-local), the cost from 250 to 2,500 (and, with ``--scaling``, 25,000 files by repeating the list),
-and the peak memory of listing 100,000 files. Writes ``bench/results/batch.json``.
+local), the same job and both naive loops with the small ``fsdd-digits-nir`` model (``small_model``),
+the cost from 250 to 2,500 (and, with ``--scaling``, 25,000 files by repeating the list), and the
+peak memory of listing 100,000 files. Writes ``bench/results/batch.json``.
 
     .venv/bin/python bench/bench_batch.py [--files 2500] [--scaling] [--no-ray]
 """
@@ -30,18 +33,23 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FSDD = REPO_ROOT.parent / "shared" / "data" / "fsdd"
 RESULTS = REPO_ROOT / "bench" / "results" / "batch.json"
 MODEL = "fsdd-digits"
+SMALL_MODEL = "fsdd-digits-nir"  # one member of 24/32/48 channels: about a fifth of the digits model's work per step
 
 
-def naive_loop(files: list[str]) -> dict:
-    """librosa.load + librosa.feature.mfcc + one model call per file, in this process."""
+def naive_loop(files: list[str], framed: bool = False, model: str = MODEL) -> dict:
+    """librosa.load + librosa.feature.mfcc + one model call per file, in this process; accuracy of the
+    argmax of the summed logits. ``framed``: each clip between the front end's lead and tail silence
+    (what the streaming model runs per file, 0.3 s + 0.7 s for the digits), the same network work as
+    a batch row."""
     import librosa
     import numpy as np
     import torch
 
     from spikestream.models.checkpoint import load_checkpoint
+    from spikestream.sources.audio.front_end import AudioFrontEndConfig
 
     torch.set_num_threads(1)
-    loaded = load_checkpoint(MODEL)
+    loaded = load_checkpoint(model)
     front_end = loaded.config["front_end"]
     mfcc = front_end["mfcc"]
     mean = np.asarray(front_end["feature_mean"], np.float32)[:, None]
@@ -50,10 +58,15 @@ def naive_loop(files: list[str]) -> dict:
     started = time.perf_counter()
     audio_s = 0.0
     predictions = []
+    silence = AudioFrontEndConfig.from_dict(front_end)  # its lead and tail (defaults where the checkpoint has none)
+    lead = np.zeros(int(mfcc["sample_rate_hz"] * silence.lead_silence_ms / 1000), np.float32)
+    tail = np.zeros(int(mfcc["sample_rate_hz"] * silence.tail_silence_ms / 1000), np.float32)
     with torch.no_grad():
         for path in files:
             samples, rate_hz = librosa.load(path, sr=mfcc["sample_rate_hz"])
             audio_s += samples.size / rate_hz
+            if framed:
+                samples = np.concatenate([lead, samples, tail])
             features = librosa.feature.mfcc(
                 y=samples,
                 sr=rate_hz,
@@ -67,12 +80,15 @@ def naive_loop(files: list[str]) -> dict:
             logits, _ = network(steps[:, None, None, :])
             predictions.append(int(logits[:, 0, 1:].sum(0).argmax()) + 1)
     wall_s = time.perf_counter() - started
+    truths = [loaded.labels.index(Path(path).name.split("_")[0]) for path in files]
     return {
         "files": len(files),
+        "framed_by_silence": framed,
         "wall_s": round(wall_s, 2),
         "files_per_s": round(len(files) / wall_s, 1),
         "audio_s_per_s": round(audio_s / wall_s, 1),
         "audio_s": round(audio_s, 1),
+        "accuracy": round(sum(p == t for p, t in zip(predictions, truths)) / len(files), 4),
     }
 
 
@@ -98,7 +114,7 @@ def evaluate_no_padding(files: list[str]) -> dict:
     }
 
 
-def batch_run(list_file: Path, out: Path, engine: str, workers: int) -> dict:
+def batch_run(list_file: Path, out: Path, engine: str, workers: int, model: str = MODEL) -> dict:
     """`spikestream batch --files-from LIST` in a subprocess; its summary plus the command's own wall time."""
     command = [
         sys.executable,
@@ -113,6 +129,8 @@ def batch_run(list_file: Path, out: Path, engine: str, workers: int) -> dict:
         engine,
         "--workers",
         str(workers),
+        "--model",
+        model,
         "--quiet",
         "--overwrite",
     ]
@@ -203,6 +221,8 @@ def main() -> None:
         if not args.skip_baselines:
             results["naive_loop"] = naive_loop(files)
             print("naive loop", results["naive_loop"], file=sys.stderr)
+            results["naive_loop_framed"] = naive_loop(files, framed=True)
+            print("naive loop, clips framed by silence", results["naive_loop_framed"], file=sys.stderr)
             results["evaluate_no_padding"] = evaluate_no_padding(files)
             print("evaluate", results["evaluate_no_padding"], file=sys.stderr)
         for workers in (1, 2):
@@ -213,6 +233,17 @@ def main() -> None:
             print("batch ray", results["batch_ray_workers_2"], file=sys.stderr)
             same = (folder / "ray.jsonl").read_bytes() == (folder / "local.jsonl").read_bytes()
             results["ray_rows_equal_local"] = same
+        small: dict = {"model": SMALL_MODEL}
+        if not args.skip_baselines:
+            small["naive_loop"] = naive_loop(files, model=SMALL_MODEL)
+            small["naive_loop_framed"] = naive_loop(files, framed=True, model=SMALL_MODEL)
+        small["batch_local_workers_2"] = batch_run(main_list, folder / "small.jsonl", "local", 2, SMALL_MODEL)
+        if "naive_loop" in small:
+            for baseline in ("naive_loop", "naive_loop_framed"):
+                ratio = small["batch_local_workers_2"]["files_per_s"] / small[baseline]["files_per_s"]
+                small[f"speedup_vs_{baseline}"] = round(ratio, 2)
+        results["small_model"] = small
+        print("small model", small, file=sys.stderr)
         scaling = {len(files): results["batch_local_workers_2"]}
         scaling[250] = batch_run(list_of(files[:250], "250.txt"), folder / "s250.jsonl", "local", 2)
         if args.scaling:
@@ -224,6 +255,9 @@ def main() -> None:
     results["best_local"] = f"workers {best['workers']}"
     if "naive_loop" in results:
         results["speedup_vs_naive_loop"] = round(best["files_per_s"] / results["naive_loop"]["files_per_s"], 2)
+        results["speedup_vs_naive_loop_framed"] = round(
+            best["files_per_s"] / results["naive_loop_framed"]["files_per_s"], 2
+        )
         results["speedup_vs_evaluate"] = round(best["files_per_s"] / results["evaluate_no_padding"]["files_per_s"], 2)
     results["real_time_factor_x"] = best["audio_s_per_s"]
     results["peak_rss_self_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -41,6 +41,7 @@ from .causal_conv import CausalConv
 from .neuron_inference import li_sequence, lif_sequence
 
 DOWNSAMPLING = ("max-pool", "stride")
+STRIDED_MAX_MIN_VALUES = 1 << 15  # below this (a streaming call of a few steps) the pool's one call is faster
 
 
 def strided_max(x: torch.Tensor, pool: int, spatial_dims: int) -> torch.Tensor:
@@ -201,7 +202,8 @@ class ConvSNNClassifier(nn.Module):
             new_state.append((history, neuron_state))
             probe(f"block{layer + 1}", spikes)
             flat = spikes.reshape((steps * batch,) + spikes.shape[2:])
-            pooled = strided_max(flat, self.config.pool, flat.dim() - 2) if fast and self.max_pools else pool(flat)
+            strided = fast and self.max_pools and flat.numel() >= STRIDED_MAX_MIN_VALUES
+            pooled = strided_max(flat, self.config.pool, flat.dim() - 2) if strided else pool(flat)
             x = pooled.reshape((steps, batch) + pooled.shape[1:])
         x = self.dropout(x.reshape(steps, batch, -1))
         hidden_current = self.hidden_in(x.reshape(steps * batch, -1)).reshape(steps, batch, -1)

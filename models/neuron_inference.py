@@ -65,32 +65,54 @@ def _li_loop(current, v, i, mem_step, syn_step, v_leak, voltages) -> None:  # pr
             voltages[t, k] = v_k
 
 
-def _compiled_inputs(p, dt: float, current: torch.Tensor, state, names: tuple[str, ...]):
-    """``(current [T, N], v [N], i [N], mem_step, syn_step, *parameters)`` as float32 NumPy for the
-    compiled loops (``v``, ``i`` fresh copies: a caller's state is never written), or ``None`` when
-    only the tensor loop applies."""
-    values = [getattr(p, name) for name in ("tau_mem_inv", "tau_syn_inv") + names]
-    if current.dtype != torch.float32 or current.device.type != "cpu" or current.dim() < 1:
-        return None
+MIN_COMPILED_STEPS = 2  # one step: the tensor loop's few operations cost less than the call's conversions
+
+
+def _scalars(module: torch.nn.Module, names: tuple[str, ...]) -> tuple | None:
+    """``(mem_step, syn_step, *parameters)`` as float32 NumPy scalars (the 0-dim float32 tensors the
+    tensor loop multiplies by), kept on the module while its parameter tensors are the same objects,
+    unchanged (same version), and ``dt`` the same; ``None`` when a parameter is not a scalar tensor."""
+    p, dt = module.p, module.dt
+    values = tuple(getattr(p, name) for name in ("tau_mem_inv", "tau_syn_inv") + names)
     if any(not isinstance(value, torch.Tensor) or value.numel() != 1 for value in values):
         return None
-    shape = tuple(current.shape[1:])
-    if state is not None and any(
-        tuple(t.shape) != shape or t.dtype != torch.float32 or t.device.type != "cpu" for t in (state.v, state.i)
-    ):
-        return None
+    versions = tuple(value._version for value in values)
+    cached = module.__dict__.get("_compiled_scalars")
+    if cached is not None:
+        cached_values, cached_versions, cached_dt, scalars = cached
+        if cached_dt == dt and cached_versions == versions and all(a is b for a, b in zip(values, cached_values)):
+            return scalars
     f32 = np.float32
     tau_mem_inv, tau_syn_inv, *parameters = values
-    flat = current.detach().contiguous().reshape(current.shape[0], -1).numpy()
+    scalars = (f32((dt * tau_mem_inv).item()), f32((-dt * tau_syn_inv).item()), *(f32(float(x)) for x in parameters))
+    module.__dict__["_compiled_scalars"] = (values, versions, dt, scalars)  # holds the tensors: no id reuse
+    return scalars
+
+
+def _compiled_inputs(module: torch.nn.Module, current: torch.Tensor, state, names: tuple[str, ...]):
+    """``(current [T, N], v [N], i [N], mem_step, syn_step, *parameters)`` as float32 NumPy for the
+    compiled loops (``v``, ``i`` fresh copies: a caller's state is never written), or ``None`` when
+    only the tensor loop applies (or is cheaper: fewer than :data:`MIN_COMPILED_STEPS` steps)."""
+    if current.dim() < 1 or current.shape[0] < MIN_COMPILED_STEPS:
+        return None
+    if current.dtype != torch.float32 or current.device.type != "cpu":
+        return None
+    shape = current.shape[1:]
+    if state is not None and any(
+        t.shape != shape or t.dtype != torch.float32 or t.device.type != "cpu" for t in (state.v, state.i)
+    ):
+        return None
+    scalars = _scalars(module, names)
+    if scalars is None:
+        return None
+    flat = current.detach().contiguous().numpy().reshape(current.shape[0], -1)
     if state is None:
-        v = np.full(flat.shape[1], f32(float(parameters[0])), np.float32)
+        v = np.full(flat.shape[1], scalars[2], np.float32)  # v_leak
         i = np.zeros(flat.shape[1], np.float32)
     else:
-        v = state.v.detach().reshape(-1).numpy().copy()
-        i = state.i.detach().reshape(-1).numpy().copy()
-    mem_step = f32((dt * tau_mem_inv).item())  # the 0-dim float32 tensors the tensor loop multiplies by
-    syn_step = f32((-dt * tau_syn_inv).item())
-    return flat, v, i, mem_step, syn_step, *(f32(float(value)) for value in parameters)
+        v = state.v.detach().numpy().reshape(-1).copy()
+        i = state.i.detach().numpy().reshape(-1).copy()
+    return flat, v, i, *scalars
 
 
 def lif_sequence(
@@ -98,7 +120,7 @@ def lif_sequence(
 ) -> tuple[torch.Tensor, LIFFeedForwardState]:
     """``current [T, ...]`` → spikes ``[T, ...]`` and the final state, as ``module(current, state)``."""
     p, dt = module.p, module.dt
-    compiled = _compiled_inputs(p, dt, current, state, ("v_leak", "v_th", "v_reset"))
+    compiled = _compiled_inputs(module, current, state, ("v_leak", "v_th", "v_reset"))
     if compiled is not None:
         flat, v, i = compiled[:3]
         spikes = np.empty_like(flat)
@@ -123,7 +145,7 @@ def lif_sequence(
 def li_sequence(module: norse.LI, current: torch.Tensor, state: LIState | None) -> tuple[torch.Tensor, LIState]:
     """``current [T, ...]`` → membrane voltages ``[T, ...]`` and the final state, as ``module(current, state)``."""
     p, dt = module.p, module.dt
-    compiled = _compiled_inputs(p, dt, current, state, ("v_leak",))
+    compiled = _compiled_inputs(module, current, state, ("v_leak",))
     if compiled is not None:
         flat = compiled[0]
         voltages = np.empty_like(flat)

@@ -87,3 +87,13 @@ def test_per_neuron_parameters_fall_back_to_the_tensor_loop(monkeypatch):
     assert calls == [1]
     double = current.double()
     assert lif_sequence(lif_module(), double, None)[0].dtype == torch.float64 and calls == [1]
+
+
+def test_a_parameter_changed_in_place_is_read_again():
+    """The compiled loop keeps the float32 scalars on the module while its parameters are unchanged."""
+    torch.manual_seed(3)
+    module = lif_module()
+    current = torch.randn(10, 2, 9) * 3.0
+    lif_sequence(module, current, None)
+    module.p.v_th.fill_(0.25)  # an in-place change bumps the tensor's version
+    assert torch.equal(lif_sequence(module, current, None)[0], norse_run(module, current, None)[0])
