@@ -93,7 +93,8 @@ def main() -> None:
     train_dir = link_speakers(args.work / f"without-{args.speaker}", lambda speaker: speaker != args.speaker)
     test_dir = link_speakers(args.work / f"only-{args.speaker}", lambda speaker: speaker == args.speaker)
     voices_dir = args.work / "espeak-train"
-    if not voices_dir.is_dir():
+    needs_voices = any(recipes(voices_dir)[name].extra_data for name in set(chosen).union(*merges))
+    if needs_voices and not voices_dir.is_dir():  # the synthetic voices only for the recipes that train on them
         subprocess.run(
             ["bash", str(REPO / "recordings" / "make_espeak_digits.sh"), str(voices_dir), "train"], check=True
         )

@@ -39,7 +39,16 @@ def initial_voltage_current(current: torch.Tensor, v_leak: torch.Tensor, state) 
     )
 
 
-@numba.njit(cache=True, nogil=True)
+def compiled(function):
+    """``function`` compiled by Numba, its machine code cached on disk (``__pycache__`` beside this file,
+    else the user's cache); where neither can be written, compiled again in each process (≈1 s)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # "cannot cache function …: no locator available"
+        return numba.njit(nogil=True)(function)
+
+
+@compiled
 def _lif_loop(current, v, i, mem_step, syn_step, v_leak, v_th, v_reset, spikes) -> None:  # pragma: no cover - compiled
     """``current [T, N]`` float32 → ``spikes [T, N]`` (0/1); ``v``, ``i`` ``[N]`` updated in place."""
     for t in range(current.shape[0]):
@@ -53,7 +62,7 @@ def _lif_loop(current, v, i, mem_step, syn_step, v_leak, v_th, v_reset, spikes) 
             v[k] = v_reset if fired else v_decayed
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _li_loop(current, v, i, mem_step, syn_step, v_leak, voltages) -> None:  # pragma: no cover - compiled
     """``current [T, N]`` float32 → membrane ``voltages [T, N]``; ``v``, ``i`` ``[N]`` updated in place."""
     for t in range(current.shape[0]):
