@@ -15,8 +15,10 @@ and streams all 500 clips of the left-out speaker through the pipeline:
 ``--merges extra-voices+rooms,...`` also streams the merged ensembles of those recipes' models
 (``spikestream merge``; ``models/ensemble.py``), after every recipe they name has been trained.
 
-All use the shipped decision settings of ``fsdd-digits``. Checkpoints are kept under ``--work``
-and reused when present, so an interrupted run resumes. Writes ``bench/results/unseen_speaker_<speaker>.json``.
+All use the shipped decision settings of ``fsdd-digits`` (with its front end's level track, which
+the level gate and the word-end decision read; the features stay those each model was trained on).
+Checkpoints are kept under ``--work`` and reused when present, so an interrupted run resumes. Writes
+``bench/results/unseen_speaker_<speaker>.json``.
 
 Run: ``.venv/bin/python bench/bench_unseen_speaker.py [--speaker george] [--epochs 20]
 [--recipes baseline,extra-voices,rooms]``
@@ -98,7 +100,9 @@ def main() -> None:
         subprocess.run(
             ["bash", str(REPO / "recordings" / "make_espeak_digits.sh"), str(voices_dir), "train"], check=True
         )
-    decision = load_checkpoint("fsdd-digits").config["decision"]
+    shipped = load_checkpoint("fsdd-digits").config
+    decision = shipped["decision"]
+    level_rise = shipped["front_end"].get("level_rise")  # the level track its decision reads (features unchanged)
     results = {
         "speaker": args.speaker,
         "epochs": args.epochs,
@@ -116,6 +120,8 @@ def main() -> None:
 
     def scored(loaded: LoadedModel, name: str) -> dict:
         loaded.config["decision"] = decision
+        if level_rise is not None:
+            loaded.config["front_end"]["level_rise"] = level_rise
         metrics = evaluate_audio(loaded, list_labelled_clips(test_dir))
         print(f"{name}: {metrics['accuracy']:.4f} on {results['test_clips']} clips of {args.speaker}", flush=True)
         return {
