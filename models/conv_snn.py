@@ -179,7 +179,6 @@ class ConvSNNClassifier(nn.Module):
         )
         self.readout = norse.LI(readout_p, dt=dt_s)
         self.spike_probe: Callable[[str, torch.Tensor], None] | None = None
-        self.max_pools = config.downsample != "stride" and config.pool > 1
 
     def forward(self, x_seq: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple]:
         """``x_seq`` ``[T, B, *input_shape]`` → logits ``[T, B, n_classes]`` and the new state."""
@@ -202,7 +201,8 @@ class ConvSNNClassifier(nn.Module):
             new_state.append((history, neuron_state))
             probe(f"block{layer + 1}", spikes)
             flat = spikes.reshape((steps * batch,) + spikes.shape[2:])
-            strided = fast and self.max_pools and flat.numel() >= STRIDED_MAX_MIN_VALUES
+            pools = isinstance(pool, (nn.MaxPool1d, nn.MaxPool2d))
+            strided = fast and pools and flat.numel() >= STRIDED_MAX_MIN_VALUES
             pooled = strided_max(flat, self.config.pool, flat.dim() - 2) if strided else pool(flat)
             x = pooled.reshape((steps, batch) + pooled.shape[1:])
         x = self.dropout(x.reshape(steps, batch, -1))

@@ -117,12 +117,7 @@ def _compiled_inputs(module: torch.nn.Module, current: torch.Tensor, state, name
     if scalars is None:
         return None
     flat = current.detach().contiguous().numpy().reshape(current.shape[0], -1)
-    if state is None:
-        v = np.full(flat.shape[1], scalars[2], np.float32)  # v_leak
-        i = np.zeros(flat.shape[1], np.float32)
-    else:
-        v = state.v.detach().numpy().reshape(-1).copy()
-        i = state.i.detach().numpy().reshape(-1).copy()
+    v, i = (t.detach().numpy().reshape(-1).copy() for t in initial_voltage_current(current, module.p.v_leak, state))
     return flat, v, i, *scalars
 
 
