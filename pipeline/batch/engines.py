@@ -12,8 +12,9 @@ engines give the same rows.
   so a file that hangs the decoder (even inside C code) is known: after ``timeout_s`` the worker is
   killed and replaced, and the outcome names the file. A worker that dies (a decoder crash) is reported the same way.
 * :class:`RayEngine`: one Ray task per task, ``num_cpus=1``, with the job's settings put once in the
-  object store. A file that hangs is stopped inside the task by an alarm (``--timeout-s``); a task
-  that outlives its deadline anyway is cancelled with ``force=True`` and reported without a culprit
+  object store, two tasks in flight per CPU so a CPU never waits for the runner. A file that hangs
+  is stopped inside the task by an alarm (``--timeout-s``); a task that outlives its deadline (which
+  counts the task it may have queued behind) anyway is cancelled with ``force=True`` and reported without a culprit
   (the runner then retries its files one per task). ``address=None`` starts a local Ray on
   ``workers`` CPUs for the job; ``auto`` or ``ray://HOST:PORT`` joins a running cluster (whose
   workers must have spikestream installed).
@@ -217,7 +218,7 @@ class RayEngine:
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise UsageError(f"--address {address}: could not start or join Ray ({error})") from None
         cpus = int(ray.cluster_resources().get("CPU", workers))
-        self.capacity = max(1, cpus if address is not None else workers)
+        self.capacity = 2 * max(1, cpus if address is not None else workers)
         self.timeout_s = timeout_s
         self.spec_ref = ray.put(spec)
         self.remote = ray.remote(num_cpus=1, max_retries=0)(ray_task)
@@ -232,7 +233,11 @@ class RayEngine:
         if not self.running:
             time.sleep(timeout_s)
             return outcomes
-        ready, _ = self.ray.wait(list(self.running), num_returns=len(self.running), timeout=timeout_s)
+        # back at the first finished task (the runner refills at once), then whatever else is done
+        ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=timeout_s)
+        if ready and len(self.running) > 1:
+            rest = [reference for reference in self.running if reference != ready[0]]
+            ready += self.ray.wait(rest, num_returns=len(rest), timeout=0)[0]
         for reference in ready:
             task, _ = self.running.pop(reference)
             try:
@@ -241,7 +246,7 @@ class RayEngine:
                 outcomes.append(Outcome(task, None, f"Ray task failed ({type(error).__name__})"))
         now = time.monotonic()
         for reference, (task, submitted) in list(self.running.items()):
-            if now - submitted > self.timeout_s * (len(task.items) + 1) + RAY_START_GRACE_S:
+            if now - submitted > self.timeout_s * (2 * len(task.items) + 1) + RAY_START_GRACE_S:
                 self.ray.cancel(reference, force=True)
                 self.running.pop(reference)
                 outcomes.append(
