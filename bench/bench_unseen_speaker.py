@@ -10,7 +10,12 @@ and streams all 500 clips of the left-out speaker through the pipeline:
 * ``rooms``: ``extra-voices`` plus a random smooth equaliser (±6 dB at 6 bands) on every clip and a
   synthetic room (RT60 0.1–0.6 s) on half of them (``--equaliser-db 6 --reverb-probability 0.5``);
 * ``early-label``: ``extra-voices`` with the word's label as target from 30 % of the clip instead of
-  50 % (``--decide-fraction 0.3``), so every step the segment decision sums has been trained.
+  50 % (``--decide-fraction 0.3``), so every step the segment decision sums has been trained;
+* ``keyword-layers``: ``baseline`` whose three conv blocks are the shipped ``keywords`` model's,
+  learned from 1,907 Speech Commands voices, and frozen (``--shared-layers-from keywords
+  --freeze-shared-layers``; the keyword model's front end statistics); only the hidden and readout
+  layers learn the digits from the four FSDD voices;
+* ``keyword-layers-tuned``: the same, with the shared blocks trained further on the digits.
 
 ``--merges extra-voices+rooms,...`` also streams the merged ensembles of those recipes' models
 (``spikestream merge``; ``models/ensemble.py``), after every recipe they name has been trained.
@@ -18,10 +23,11 @@ and streams all 500 clips of the left-out speaker through the pipeline:
 All use the shipped decision settings of ``fsdd-digits`` (with its front end's level track, which
 the level gate and the word-end decision read; the features stay those each model was trained on).
 Checkpoints are kept under ``--work`` and reused when present, so an interrupted run resumes. Writes
-``bench/results/unseen_speaker_<speaker>.json``.
+``bench/results/unseen_speaker_<speaker>.json``, keeping the recipes of earlier runs that this run did
+not measure (each recipe records the date it was measured; error ratios are then across runs).
 
 Run: ``.venv/bin/python bench/bench_unseen_speaker.py [--speaker george] [--epochs 20]
-[--recipes baseline,extra-voices,rooms]``
+[--recipes baseline,extra-voices,rooms] [--seed 1]`` (another seed: how much of a difference is luck)
 (about 25 min per recipe on 2 cores). Errors of each recipe are reported as a ratio to the first of
 ``--recipes`` (default ``baseline``).
 """
@@ -29,6 +35,7 @@ Run: ``.venv/bin/python bench/bench_unseen_speaker.py [--speaker george] [--epoc
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import subprocess
 from dataclasses import asdict, replace
@@ -55,7 +62,16 @@ def recipes(extra_voices_dir: Path) -> dict[str, AudioTrainingSettings]:
     )
     rooms = replace(extra, canvas=replace(extra.canvas, equaliser_max_db=6.0, reverb_probability=0.5))
     early_label = replace(extra, canvas=replace(extra.canvas, timing=replace(extra.canvas.timing, decide_fraction=0.3)))
-    return {"baseline": baseline, "extra-voices": extra, "rooms": rooms, "early-label": early_label}
+    keyword_layers = replace(baseline, shared_layers_from="keywords", freeze_shared_layers=True)
+    keyword_layers_tuned = replace(baseline, shared_layers_from="keywords")
+    return {
+        "baseline": baseline,
+        "extra-voices": extra,
+        "rooms": rooms,
+        "early-label": early_label,
+        "keyword-layers": keyword_layers,
+        "keyword-layers-tuned": keyword_layers_tuned,
+    }
 
 
 def link_speakers(out_dir: Path, keep) -> Path:
@@ -82,6 +98,10 @@ def main() -> None:
         default="extra-voices+rooms,extra-voices+early-label,extra-voices+rooms+early-label",
         help="comma-separated merges of recipes joined by '+'; '' for none",
     )
+    parser.add_argument("--seed", type=int, default=0, help="training seed; another than 0 is reported as NAME-seedN")
+    parser.add_argument(
+        "--reference", help="recipe the error ratios refer to (default the first of --recipes; may be an earlier run's)"
+    )
     args = parser.parse_args()
     chosen, available = args.recipes.split(","), list(recipes(Path()))  # names only; the folder does not matter here
     merges = [merge.split("+") for merge in args.merges.split(",") if merge]
@@ -103,19 +123,30 @@ def main() -> None:
     shipped = load_checkpoint("fsdd-digits").config
     decision = shipped["decision"]
     level_rise = shipped["front_end"].get("level_rise")  # the level track its decision reads (features unchanged)
+    results_file = RESULTS / f"unseen_speaker_{args.speaker}.json"
+    earlier = json.loads(results_file.read_text()) if results_file.exists() else {}
     results = {
         "speaker": args.speaker,
         "epochs": args.epochs,
         "test_clips": len(list_labelled_clips(test_dir)),
-        "recipes": {},
+        "recipes": {
+            name: {"measured": "an earlier run", **recipe}
+            for name, recipe in earlier.get("recipes", {}).items()
+            if earlier.get("epochs") == args.epochs
+        },
     }
 
+    def settings_of(name: str) -> AudioTrainingSettings:
+        return replace(recipes(voices_dir)[name], epochs=args.epochs, seed=args.seed)
+
+    def key(name: str) -> str:
+        """The recipe's name in the results and under ``--work`` (``-seedN`` for another seed)."""
+        return name if args.seed == 0 else f"{name}-seed{args.seed}"
+
     def trained(name: str) -> LoadedModel:
-        settings = recipes(voices_dir)[name]
-        settings.epochs = args.epochs
-        checkpoint = args.work / f"model-{args.speaker}-{name}"
+        checkpoint = args.work / f"model-{args.speaker}-{key(name)}"
         if not (checkpoint / "weights.pt").exists():
-            train_audio(train_dir, checkpoint, settings, name=f"without-{args.speaker}-{name}")
+            train_audio(train_dir, checkpoint, settings_of(name), name=f"without-{args.speaker}-{key(name)}")
         return load_checkpoint(checkpoint)
 
     def scored(loaded: LoadedModel, name: str) -> dict:
@@ -125,26 +156,29 @@ def main() -> None:
         metrics = evaluate_audio(loaded, list_labelled_clips(test_dir))
         print(f"{name}: {metrics['accuracy']:.4f} on {results['test_clips']} clips of {args.speaker}", flush=True)
         return {
+            "measured": datetime.date.today().isoformat(),
             "unseen_speaker_accuracy": metrics["accuracy"],
             "missed": metrics["missed"],
             "per_class_recall": metrics["per_class_recall"],
         }
 
     for name in chosen:
-        results["recipes"][name] = {
-            "settings": json.loads(json.dumps(asdict(recipes(voices_dir)[name]))),
-            **scored(trained(name), name),
+        results["recipes"][key(name)] = {
+            "settings": json.loads(json.dumps(asdict(settings_of(name)))),
+            **scored(trained(name), key(name)),
         }
     for members in merges:  # the members' front ends agree up to the espeak-train folder they were trained with
-        results["recipes"]["+".join(members)] = scored(
-            merge_checkpoints([trained(name) for name in members]), "+".join(members)
+        results["recipes"][key("+".join(members))] = scored(
+            merge_checkpoints([trained(name) for name in members]), key("+".join(members))
         )
-    results["reference_recipe"] = chosen[0]
-    reference = results["recipes"][chosen[0]]["unseen_speaker_accuracy"]
+    results["reference_recipe"] = reference_name = args.reference or chosen[0]
+    if reference_name not in results["recipes"]:
+        raise SystemExit(f"--reference {reference_name}: not measured for {args.speaker} at {args.epochs} epochs")
+    reference = results["recipes"][reference_name]["unseen_speaker_accuracy"]
     for recipe in results["recipes"].values():
         recipe["error_ratio_vs_reference"] = (1 - recipe["unseen_speaker_accuracy"]) / max(1 - reference, 1e-9)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"unseen_speaker_{args.speaker}.json").write_text(json.dumps(results, indent=2) + "\n")
+    results_file.write_text(json.dumps(results, indent=2) + "\n")
     print(
         json.dumps(
             {

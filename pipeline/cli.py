@@ -170,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--encoder", choices=["direct", "rate", "latency", "delta"], default="direct")
     train.add_argument("--init-from", metavar="MODEL", help="continue training this checkpoint (audio)")
     train.add_argument(
+        "--shared-layers-from",
+        metavar="MODEL",
+        help="start the conv blocks (and the front end) from another audio classifier, e.g. keywords (audio)",
+    )
+    train.add_argument(
+        "--freeze-shared-layers",
+        action="store_true",
+        help="with --shared-layers-from: keep those blocks as they are; only the later layers train",
+    )
+    train.add_argument(
         "--learning-rate", type=number(0, 1, low_open=True), help="peak learning rate of the one-cycle schedule"
     )
     train.add_argument(

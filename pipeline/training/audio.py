@@ -12,6 +12,13 @@ speakers is held back with the rest. ``noise_data`` folders are real background 
 the words and used as background-only canvases. Every epoch draws new augmented canvases (see
 :mod:`spikestream.sources.audio.training_examples`) and trains the Norse conv SNN with
 backpropagation through time (SuperSpike surrogate gradient) on per-step targets.
+
+``shared_layers_from`` starts the convolutional blocks (and their batch norms) from another task's
+classifier, for example the digit model from the keyword model that heard 1,907 voices: the new
+model takes that model's front end (its feature statistics, which the shared blocks learned on) and
+conv architecture, and trains its own hidden and readout layers for its labels.
+``freeze_shared_layers`` keeps the shared blocks exactly as they were (weights and normalisation
+statistics); no gradient flows through them.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ...models.checkpoint import load_checkpoint, save_checkpoint
+from ...models.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from ...models.conv_snn import ConvSNNClassifier, ConvSNNConfig
 from ...sources.audio.audio_file import AUDIO_EXTENSIONS, read_audio
 from ...sources.audio.augment import trim_silence
@@ -46,7 +53,7 @@ from ...sources.labelled_clips import (
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder
 from ...sources.step_targets import BACKGROUND_LABEL, UNKNOWN_LABEL
 from ..decisions import DecisionConfig
-from .loop import classification_loss, held_out_accuracy, train_epoch
+from .loop import LossOf, classification_loss, held_out_accuracy, train_epoch
 
 # spoken words: one detection per word, decided on the word's evidence without the readout's decaying tail
 # (evidence_end_fraction chosen on a speaker left out of training: bench/bench_unseen_speaker.py;
@@ -84,6 +91,8 @@ class AudioTrainingSettings:
     canvas: CanvasConfig = field(default_factory=CanvasConfig)
     threads: int = 2
     init_from: str | None = None  # continue training a checkpoint (its front end and weights)
+    shared_layers_from: str | None = None  # start the conv blocks from another task's model (its front end too)
+    freeze_shared_layers: bool = False  # with shared_layers_from: those blocks stay as trained there
     extra_data: tuple[str, ...] = ()  # folders whose clips all train (e.g. extra speakers); none held back
     dc_cutoff_hz: float | None = None  # DC blocker ahead of the MFCC (None: off, or as --init-from has it)
     validation_data: str | None = None  # held-back folder (other speakers), scored every epoch
@@ -126,6 +135,59 @@ def training_split(settings: AudioTrainingSettings, data_dir: str | Path) -> tup
         held_clips = held_clips + unknown_held
         labels = [BACKGROUND_LABEL] + sorted(labels[1:] + [UNKNOWN_LABEL])
     return train_clips, held_clips, labels
+
+
+def shared_layers_source(settings: AudioTrainingSettings) -> LoadedModel | None:
+    """The classifier ``shared_layers_from`` names, with ``settings``' conv architecture set to its
+    own; a ``ValueError`` naming it when it cannot share (not one conv SNN, another MFCC)."""
+    if not settings.shared_layers_from:
+        if settings.freeze_shared_layers:
+            raise ValueError("--freeze-shared-layers needs --shared-layers-from MODEL")
+        return None
+    if settings.init_from:
+        raise ValueError("--shared-layers-from and --init-from: choose one (--init-from continues a whole model)")
+    source = load_checkpoint(settings.shared_layers_from)
+    what = f"--shared-layers-from {settings.shared_layers_from}"
+    one_network = isinstance(source.model, ConvSNNClassifier) and source.model.config.members == 1
+    if not one_network or source.config.get("front_end", {}).get("kind") != "audio":
+        raise ValueError(f"{what}: expected one audio conv SNN classifier (not a merged ensemble or another kind)")
+    front_end = AudioFrontEndConfig.from_dict(source.config["front_end"])
+    if front_end.mfcc != settings.mfcc:
+        raise ValueError(
+            f"{what}: its MFCC front end {asdict(front_end.mfcc)} differs from --mfcc {asdict(settings.mfcc)}"
+        )
+    if front_end.encoder.name != settings.encoder:
+        raise ValueError(f"{what}: its encoder {front_end.encoder.name!r} differs from --encoder {settings.encoder!r}")
+    config = source.model.config
+    settings.channels, settings.kernel_size = tuple(config.channels), config.kernel_size
+    settings.kernel_t, settings.dilation_t = tuple(config.kernel_t), tuple(config.dilation_t)
+    settings.downsample = config.downsample
+    return source
+
+
+def share_layers(model: ConvSNNClassifier, source: ConvSNNClassifier, freeze: bool) -> list[torch.nn.Module]:
+    """Copy ``source``'s conv blocks and their batch norms into ``model`` (same architecture there);
+    with ``freeze`` their parameters take no gradient. Returns the norms to keep in eval mode."""
+    model.convs.load_state_dict(source.convs.state_dict())
+    model.norms.load_state_dict(source.norms.state_dict())
+    if not freeze:
+        return []
+    for parameter in [*model.convs.parameters(), *model.norms.parameters()]:
+        parameter.requires_grad_(False)
+    return list(model.norms)
+
+
+def with_frozen_norms(loss_of: LossOf, norms: list[torch.nn.Module]) -> LossOf:
+    """``loss_of`` with ``norms`` in eval mode (their running statistics untouched) while the rest trains."""
+    if not norms:
+        return loss_of
+
+    def frozen_loss_of(model: torch.nn.Module, batch: tuple) -> torch.Tensor:
+        for norm in norms:
+            norm.eval()
+        return loss_of(model, batch)
+
+    return frozen_loss_of
 
 
 def read_clips(clips: list[LabelledClip], rate_hz: int, trim_db: float | None, desc: str) -> list[np.ndarray]:
@@ -201,6 +263,7 @@ def train_audio(
         train_clips = train_clips + extra
         extra_clip_count += len(extra)
     initial = load_checkpoint(settings.init_from) if settings.init_from else None
+    shared = shared_layers_source(settings)  # checked before any audio is read
     if initial is not None and initial.labels != labels:  # checked before any audio is read
         raise ValueError(
             f"--init-from {settings.init_from}: its labels {initial.labels} differ from the data's {labels}"
@@ -215,8 +278,8 @@ def train_audio(
     train_audio_clips = read_clips(train_clips, rate, settings.trim_db, "reading clips")
     held_audio_clips = read_clips(held_clips, rate, settings.trim_db, "reading held-back clips")
     noise_bank = noise_recordings(settings.noise_data, rate)
-    if initial is not None:
-        front_end = AudioFrontEndConfig.from_dict(initial.config["front_end"])
+    if initial is not None or shared is not None:
+        front_end = AudioFrontEndConfig.from_dict((initial or shared).config["front_end"])
         if settings.dc_cutoff_hz is not None:  # the fine-tune learns the blocked features; statistics kept
             front_end = replace(front_end, dc_cutoff_hz=settings.dc_cutoff_hz)
     else:
@@ -250,6 +313,7 @@ def train_audio(
     )
     if initial is not None:
         model = initial.model
+    frozen = share_layers(model, shared.model, settings.freeze_shared_layers) if shared is not None else []
     held_rng = np.random.default_rng(10_000 + settings.seed)
     held_examples = [
         make_example(
@@ -266,7 +330,8 @@ def train_audio(
     held_batches = [
         build_batch(held_examples[i : i + 128], front_end, encoder) for i in range(0, len(held_examples), 128)
     ]
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimiser = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=1e-4)
     batches_per_epoch = -(-len(train_clips) // settings.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch
@@ -306,7 +371,7 @@ def train_audio(
             scheduler,
             batches(),
             batches_per_epoch,
-            classification_loss(settings.background_weight),
+            with_frozen_norms(classification_loss(settings.background_weight), frozen),
             f"epoch {epoch + 1}/{settings.epochs}",
         )
         accuracy = held_out_accuracy(model, held_batches)

@@ -51,6 +51,8 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
     if args.learning_rate:
         settings.learning_rate = args.learning_rate
     settings.init_from = args.init_from
+    settings.shared_layers_from = args.shared_layers_from
+    settings.freeze_shared_layers = args.freeze_shared_layers
     settings.extra_data = tuple(args.extra_data)
     settings.validation_data = args.validation
     settings.keep = args.keep
@@ -104,6 +106,8 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
         settings.canvas = replace(settings.canvas, timing=timing)
     if args.mfcc:
         settings.mfcc = mfcc_settings(args.mfcc)
+    if args.channels and args.shared_layers_from:
+        raise UsageError("--channels: the conv blocks come from --shared-layers-from; drop one of the two")
     if args.channels:
         expected = f"{len(settings.kernel_t)} integers, one per conv block, such as 24,32,48"
         settings.channels = comma_separated("--channels", args.channels, int, len(settings.kernel_t), expected)

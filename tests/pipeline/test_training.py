@@ -165,3 +165,49 @@ def test_init_from_a_checkpoint_with_other_labels_is_a_clear_error(tmp_path, fsd
     assert result.returncode == 2
     assert "--init-from fsdd-digits" in result.stderr and "differ from the data's ['background', '1']" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_shared_layers_from_the_keyword_model_start_the_digit_model_and_stay_frozen(tmp_path, fsdd_dir):
+    data = tmp_path / "clips"
+    data.mkdir()
+    for digit in (1, 4, 7):
+        for take in range(8):  # takes 0-4 held back, 5-7 train
+            (data / f"{digit}_lucas_{take}.wav").symlink_to(fsdd_dir / f"{digit}_lucas_{take}.wav")
+    out = tmp_path / "model"
+    result = run_cli(
+        "train",
+        "audio",
+        "--data",
+        str(data),
+        "--shared-layers-from",
+        "keywords",
+        "--freeze-shared-layers",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        timeout_s=600,
+    )
+    assert result.returncode == 0, result.stderr
+    trained, keywords = load_checkpoint(out), load_checkpoint("keywords")
+    assert trained.labels == ["background", "1", "4", "7"]
+    assert trained.config["front_end"]["feature_mean"] == keywords.config["front_end"]["feature_mean"]
+    shared = {name: value for name, value in keywords.model.state_dict().items() if name.startswith(("convs", "norms"))}
+    own = trained.model.state_dict()
+    assert all(own[name].equal(value) for name, value in shared.items())  # weights and running statistics kept
+    assert not own["hidden_in.0.weight"].equal(keywords.model.state_dict()["hidden_in.0.weight"][:, :])
+
+
+def test_shared_layers_options_that_cannot_work_are_clear_errors(tmp_path, fsdd_dir):
+    common = ("train", "audio", "--data", str(fsdd_dir), "--epochs", "1", "--out", str(tmp_path / "m"))
+    for extra, message in (
+        (("--shared-layers-from", "fsdd-digits"), "expected one audio conv SNN classifier"),  # a merged ensemble
+        (("--shared-layers-from", "gestures-ae"), "expected one audio conv SNN classifier"),
+        (("--freeze-shared-layers",), "--freeze-shared-layers needs --shared-layers-from"),
+        (("--shared-layers-from", "keywords", "--channels", "8,8,8"), "--channels: the conv blocks come from"),
+        (("--shared-layers-from", "keywords", "--mfcc", "n_mfcc=13"), "differs from --mfcc"),
+        (("--shared-layers-from", "keywords", "--init-from", "keywords"), "choose one"),
+    ):
+        result = run_cli(*common, *extra)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "m").exists()
