@@ -15,7 +15,9 @@ and streams all 500 clips of the left-out speaker through the pipeline:
   learned from 1,907 Speech Commands voices, and frozen (``--shared-layers-from keywords
   --freeze-shared-layers``; the keyword model's front end statistics); only the hidden and readout
   layers learn the digits from the four FSDD voices;
-* ``keyword-layers-tuned``: the same, with the shared blocks trained further on the digits.
+* ``keyword-layers-tuned``: the same, with the shared blocks trained further on the digits;
+* ``spec-augment``: ``baseline`` with SpecAugment-style masks on the training MFCCs (two time spans of
+  up to 80 ms, two bands of up to 3 of the 20 coefficients; ``--spec-augment 2,80,2,3``).
 
 ``--merges extra-voices+rooms,...`` also streams the merged ensembles of those recipes' models
 (``spikestream merge``; ``models/ensemble.py``), after every recipe they name has been trained.
@@ -47,6 +49,7 @@ from spikestream.models.checkpoint import LoadedModel, load_checkpoint
 from spikestream.models.ensemble import merge_checkpoints
 from spikestream.pipeline.training.audio import AudioTrainingSettings, train_audio
 from spikestream.pipeline.training.evaluate import evaluate_audio
+from spikestream.sources.audio.feature_masks import FeatureMaskConfig
 from spikestream.sources.audio.training_examples import CanvasConfig
 from spikestream.sources.labelled_clips import list_labelled_clips
 
@@ -64,6 +67,7 @@ def recipes(extra_voices_dir: Path) -> dict[str, AudioTrainingSettings]:
     early_label = replace(extra, canvas=replace(extra.canvas, timing=replace(extra.canvas.timing, decide_fraction=0.3)))
     keyword_layers = replace(baseline, shared_layers_from="keywords", freeze_shared_layers=True)
     keyword_layers_tuned = replace(baseline, shared_layers_from="keywords")
+    spec_augment = replace(baseline, feature_masks=FeatureMaskConfig(2, 80.0, 2, 3))
     return {
         "baseline": baseline,
         "extra-voices": extra,
@@ -71,6 +75,7 @@ def recipes(extra_voices_dir: Path) -> dict[str, AudioTrainingSettings]:
         "early-label": early_label,
         "keyword-layers": keyword_layers,
         "keyword-layers-tuned": keyword_layers_tuned,
+        "spec-augment": spec_augment,
     }
 
 

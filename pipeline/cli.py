@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the conv blocks (and the front end) from another audio classifier, e.g. keywords (audio)",
     )
     train.add_argument(
+        "--spec-augment",
+        metavar="TM,MS,CM,W",
+        help="SpecAugment-style masks on training MFCCs: TM time spans of up to MS ms and CM bands of up to "
+        "W coefficients, set to the mean (audio; e.g. 2,80,2,3; default none)",
+    )
+    train.add_argument(
         "--freeze-shared-layers",
         action="store_true",
         help="with --shared-layers-from: keep those blocks as they are; only the later layers train",

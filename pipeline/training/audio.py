@@ -38,6 +38,7 @@ from ...models.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from ...models.conv_snn import ConvSNNClassifier, ConvSNNConfig
 from ...sources.audio.audio_file import AUDIO_EXTENSIONS, read_audio
 from ...sources.audio.augment import trim_silence
+from ...sources.audio.feature_masks import FeatureMaskConfig, mask_features
 from ...sources.audio.front_end import AudioFrontEndConfig, features_to_steps, remove_dc
 from ...sources.audio.mfcc import MfccConfig, StreamingMfcc
 from ...sources.audio.training_examples import CanvasConfig, make_example
@@ -93,6 +94,7 @@ class AudioTrainingSettings:
     init_from: str | None = None  # continue training a checkpoint (its front end and weights)
     shared_layers_from: str | None = None  # start the conv blocks from another task's model (its front end too)
     freeze_shared_layers: bool = False  # with shared_layers_from: those blocks stay as trained there
+    feature_masks: FeatureMaskConfig = field(default_factory=FeatureMaskConfig)  # SpecAugment-style (off)
     extra_data: tuple[str, ...] = ()  # folders whose clips all train (e.g. extra speakers); none held back
     dc_cutoff_hz: float | None = None  # DC blocker ahead of the MFCC (None: off, or as --init-from has it)
     validation_data: str | None = None  # held-back folder (other speakers), scored every epoch
@@ -236,12 +238,21 @@ def feature_statistics(clips: list[np.ndarray], mfcc_config: MfccConfig) -> tupl
 
 
 def build_batch(
-    examples: list[tuple[np.ndarray, np.ndarray]], front_end: AudioFrontEndConfig, encoder: SpikeEncoder
+    examples: list[tuple[np.ndarray, np.ndarray]],
+    front_end: AudioFrontEndConfig,
+    encoder: SpikeEncoder,
+    masks: FeatureMaskConfig = FeatureMaskConfig(),
+    rng: np.random.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Canvases → spike steps ``[T, B, C, F]`` and targets ``[T, B]`` (repeated per sub-step)."""
+    """Canvases → spike steps ``[T, B, C, F]`` and targets ``[T, B]`` (repeated per sub-step);
+    ``masks`` (training only, drawn from ``rng``) are laid on each canvas's MFCC frames."""
+    mean = np.asarray(front_end.feature_mean, np.float32)
     steps, targets = [], []
     for canvas, frame_targets in examples:
-        steps.append(features_to_steps(clip_features(remove_dc(canvas, front_end), front_end.mfcc), front_end, encoder))
+        features = clip_features(remove_dc(canvas, front_end), front_end.mfcc)
+        if masks.active:
+            features = mask_features(features, mean, front_end.mfcc.hop_ms, masks, rng)
+        steps.append(features_to_steps(features, front_end, encoder))
         targets.append(torch.from_numpy(frame_targets).repeat_interleave(front_end.encoder.steps_per_frame))
     return torch.cat(steps, dim=1), torch.stack(targets, dim=1)
 
@@ -363,7 +374,7 @@ def train_audio(
                             noise_bank,
                         )
                     )
-                yield build_batch(examples, front_end, encoder)
+                yield build_batch(examples, front_end, encoder, settings.feature_masks, rng)
 
         loss = train_epoch(
             model,

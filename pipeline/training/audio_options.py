@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, replace
 
+from ...sources.audio.feature_masks import FeatureMaskConfig
 from ...sources.audio.mfcc import MfccConfig
 from ..errors import UsageError
 from .audio import AudioTrainingSettings
@@ -106,6 +107,15 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
         settings.canvas = replace(settings.canvas, timing=timing)
     if args.mfcc:
         settings.mfcc = mfcc_settings(args.mfcc)
+    if args.spec_augment:
+        expected = "TIME_MASKS,TIME_MASK_MS,COEFFICIENT_MASKS,COEFFICIENT_WIDTH such as 2,80,2,3"
+        time_masks, time_ms, coefficient_masks, width = comma_separated(
+            "--spec-augment", args.spec_augment, float, 4, expected
+        )
+        counts = (time_masks, coefficient_masks, width)
+        if any(value < 0 or value != int(value) for value in counts) or not 0 <= time_ms <= 2000:
+            raise UsageError(f"--spec-augment {args.spec_augment!r}: expected {expected} (whole counts, 0-2000 ms)")
+        settings.feature_masks = FeatureMaskConfig(int(time_masks), time_ms, int(coefficient_masks), int(width))
     if args.channels and args.shared_layers_from:
         raise UsageError("--channels: the conv blocks come from --shared-layers-from; drop one of the two")
     if args.channels:

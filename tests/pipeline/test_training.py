@@ -45,6 +45,8 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
         "--hardware-friendly",
         "--background-weight",
         "0.3",
+        "--spec-augment",
+        "2,80,2,3",
         "--epochs",
         "1",
         "--out",
@@ -57,6 +59,12 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     assert (
         loaded.model.config.downsample == "stride" and loaded.config["training"]["settings"]["background_weight"] == 0.3
     )
+    assert loaded.config["training"]["settings"]["feature_masks"] == {
+        "time_masks": 2,
+        "time_mask_ms": 80.0,
+        "coefficient_masks": 2,
+        "coefficient_mask_width": 3,
+    }
     exported = run_cli("export", str(out), "--nir", str(tmp_path / "model.nir"))  # trained hardware-friendly: exact
     assert exported.returncode == 0, exported.stderr
     assert loaded.labels == ["background"] + [str(d) for d in range(10)]
@@ -210,4 +218,13 @@ def test_shared_layers_options_that_cannot_work_are_clear_errors(tmp_path, fsdd_
     ):
         result = run_cli(*common, *extra)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_spec_augment_values_that_cannot_work_are_clear_errors(tmp_path, fsdd_dir):
+    for value in ("2,80,2", "-1,80,2,3", "1.5,80,2,3"):
+        result = run_cli(
+            "train", "audio", "--data", str(fsdd_dir), f"--spec-augment={value}", "--out", str(tmp_path / "m")
+        )
+        assert result.returncode == 2 and f"--spec-augment {value!r}" in result.stderr, result.stderr
     assert not (tmp_path / "m").exists()
