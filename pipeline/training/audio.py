@@ -250,8 +250,7 @@ def build_batch(
     steps, targets = [], []
     for canvas, frame_targets in examples:
         features = clip_features(remove_dc(canvas, front_end), front_end.mfcc)
-        if masks.active:
-            features = mask_features(features, mean, front_end.mfcc.hop_ms, masks, rng)
+        features = mask_features(features, mean, front_end.mfcc.hop_ms, masks, rng)  # inactive: unchanged, no draw
         steps.append(features_to_steps(features, front_end, encoder))
         targets.append(torch.from_numpy(frame_targets).repeat_interleave(front_end.encoder.steps_per_frame))
     return torch.cat(steps, dim=1), torch.stack(targets, dim=1)

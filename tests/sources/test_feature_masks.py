@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spikestream.pipeline.training.audio import clip_features
 from spikestream.sources.audio.audio_file import read_audio
 from spikestream.sources.audio.feature_masks import FeatureMaskConfig, mask_features
-from spikestream.sources.audio.mfcc import MfccConfig, StreamingMfcc
+from spikestream.sources.audio.mfcc import MfccConfig
 
 
 @pytest.fixture
 def frames(fsdd_dir) -> np.ndarray:
     """MFCC frames ``[T, 20]`` of a real spoken digit."""
-    stream = StreamingMfcc(MfccConfig())
-    samples = read_audio(fsdd_dir / "7_jackson_0.wav", 8000)
-    return np.concatenate([stream.push(samples), stream.flush()])
+    return clip_features(read_audio(fsdd_dir / "7_jackson_0.wav", 8000), MfccConfig())
 
 
 def test_inactive_masks_return_the_frames_untouched_without_a_draw(frames):
