@@ -74,11 +74,20 @@ def psp_mmd(posterior_probs: torch.Tensor, prior_probs: torch.Tensor, tau_steps:
     return torch.mean((psp(posterior_probs, tau_steps) - psp(prior_probs, tau_steps)) ** 2)
 
 
+def aligned_nrmse(model, recon: torch.Tensor, target_seq: torch.Tensor) -> torch.Tensor:
+    """:func:`nrmse` of ``x̂_t`` against ``x_{t−d}``, ``d`` = the model's ``target_delay_steps``, over the steps
+    that have a ``t − d`` in the sequence (the first ``d`` reconstructions are not scored)."""
+    delay = model.config.target_delay_steps
+    if delay == 0:
+        return nrmse(recon, target_seq)
+    return nrmse(recon[delay:], target_seq[: target_seq.shape[0] - delay])
+
+
 def sae_loss(model, x_seq: torch.Tensor, target_seq: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """Spiking autoencoder: ``nRMSE(model(x_seq), target_seq)``; ``target_seq`` is the input's expected
-    value per step, shaped like ``x_seq``."""
+    """Spiking autoencoder: ``nRMSE(model(x_seq), target_seq)`` (:func:`aligned_nrmse`); ``target_seq`` is
+    the input's expected value per step, shaped like ``x_seq``."""
     recon, _ = model(x_seq)
-    loss = nrmse(recon, target_seq)
+    loss = aligned_nrmse(model, recon, target_seq)
     return loss, {"loss": float(loss.detach()), "reconstruction": float(loss.detach())}
 
 
@@ -87,7 +96,7 @@ def fsvae_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """FSVAE: ``nRMSE(x̂, target) + distance_weight · psp_mmd(π^q, π^p)``."""
     terms = model.training_terms(x_seq)
-    reconstruction = nrmse(terms["recon"], target_seq)
+    reconstruction = aligned_nrmse(model, terms["recon"], target_seq)
     distance = psp_mmd(terms["posterior_probs"], terms["prior_probs"], tau_steps)
     loss = reconstruction + distance_weight * distance
     return loss, {
@@ -102,7 +111,7 @@ def esvae_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """ESVAE: ``nRMSE(x̂, target) + distance_weight · rbf_mmd(r_T, r^p)`` over the batch."""
     terms = model.training_terms(x_seq)
-    reconstruction = nrmse(terms["recon"], target_seq)
+    reconstruction = aligned_nrmse(model, terms["recon"], target_seq)
     distance = rbf_mmd(terms["posterior_rates"], terms["prior_rates"])
     loss = reconstruction + distance_weight * distance
     return loss, {

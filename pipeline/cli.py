@@ -337,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-items", type=number(1, integer=True), help="autoencoder: train on at most this many items (quick runs)"
     )
     train.add_argument(
+        "--target-delay-steps",
+        type=number(0, 100, integer=True),
+        help="autoencoder: score the reconstruction of step t against the input of step t - d "
+        "(default 8 for audio, whose frames change faster than the network answers; 0 otherwise)",
+    )
+    train.add_argument(
         "--exclude-labels",
         metavar="A,B",
         help="autoencoder on gestures: leave these gesture classes out of training (to score them as unseen)",

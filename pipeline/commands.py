@@ -336,6 +336,7 @@ def train_autoencoder_command(args: argparse.Namespace) -> int:
         ("epochs", "epochs"),
         ("learning_rate", "learning_rate"),
         ("max_items", "max_train_items"),
+        ("target_delay_steps", "target_delay_steps"),
     ):
         if getattr(args, option, None) is not None:
             setattr(settings, name, getattr(args, option))

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from ..models.autoencoder import delayed_target
 from ..models.checkpoint import CheckpointError, LoadedModel
 from ..models.registry import MODEL_KINDS
 from ..sources.audio.front_end import AudioFrontEnd, AudioFrontEndConfig
@@ -69,7 +70,8 @@ def decision_config(loaded: LoadedModel, overrides: dict | None = None) -> Decis
 
 def reconstruction_error(reconstruction: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
     """Per-step anomaly score of an autoencoder: mean squared error over each step's features,
-    ``[T, B, ...] × [T, B, ...] → [T, B]``."""
+    ``[T, B, ...] × [T, B, ...] → [T, B]`` (``steps``: the target, the input delayed by the model's
+    ``target_delay_steps``, :func:`~spikestream.models.autoencoder.delayed_target`)."""
     return (reconstruction - steps).pow(2).flatten(2).mean(dim=2)
 
 
@@ -92,6 +94,7 @@ class StreamingModel:
         # autoencoders: running sums for the stream's reconstruction error (MSE, nRMSE = RMSE / σ_X)
         self.squared_error_sum = self.value_sum = self.value_squared_sum = 0.0
         self.value_count = 0
+        self.target_history: torch.Tensor | None = None  # the last target_delay_steps input steps
         self.labels = loaded.labels
         self.front_end = front_end
         self.decision = decision
@@ -113,11 +116,13 @@ class StreamingModel:
             outputs, self.state = self.network(steps, self.state)
         self.steps += steps.shape[0]
         if self.reconstructs:
-            readout = reconstruction_error(outputs, steps)[:, 0]
-            self.squared_error_sum += float((outputs - steps).pow(2).sum())
-            self.value_sum += float(steps.sum())
-            self.value_squared_sum += float(steps.pow(2).sum())
-            self.value_count += steps.numel()
+            delay = self.network.config.target_delay_steps
+            target, self.target_history = delayed_target(steps, delay, self.target_history)
+            readout = reconstruction_error(outputs, target)[:, 0]
+            self.squared_error_sum += float((outputs - target).pow(2).sum())
+            self.value_sum += float(target.sum())
+            self.value_squared_sum += float(target.pow(2).sum())
+            self.value_count += target.numel()
         else:
             readout = outputs[:, 0]
         return self._detections(self.decision.update(readout, self.take_levels()), available_ns)
@@ -164,7 +169,7 @@ class StreamingModel:
         detections = self._run_steps(torch.cat([closed, last_bin]), chunk.available_ns)
         detections += self._detections(self.decision.close(), chunk.available_ns)
         self.decision.reset_after_gap(skipped_steps)
-        self.state = None
+        self.state = self.target_history = None
         self.gaps += 1
         return detections
 

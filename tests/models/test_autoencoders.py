@@ -8,9 +8,10 @@ import json
 import pytest
 import torch
 
+from spikestream.models.autoencoder import delayed_target
 from spikestream.models.checkpoint import load_checkpoint, save_checkpoint
 from spikestream.models.conv_snn import detach_state
-from spikestream.models.losses import autoencoder_loss, nrmse, psp, psp_mmd, rbf_mmd
+from spikestream.models.losses import aligned_nrmse, autoencoder_loss, nrmse, psp, psp_mmd, rbf_mmd
 from spikestream.models.registry import DEFAULT_MODEL_KIND, MODEL_KINDS, build_model, model_kind_name
 
 KINDS = ("sae", "fsvae", "esvae")
@@ -208,3 +209,22 @@ def test_losses():
     probs = torch.rand(5, 2, 3)
     assert float(psp_mmd(probs, probs)) == 0.0
     torch.testing.assert_close(psp(torch.ones(3, 1), tau_steps=2.0)[:, 0], torch.tensor([0.5, 0.75, 0.875]))
+
+
+def test_delayed_target_streams_like_the_whole_sequence_and_the_loss_scores_the_delayed_input():
+    x = spike_steps(SHAPES["audio"], steps=12)
+    whole, _ = delayed_target(x, 3)
+    assert torch.equal(whole[:3], x[:1].expand(3, *x.shape[1:])) and torch.equal(whole[3:], x[:9])
+    pieces, history = [], None
+    for start, stop in ((0, 2), (2, 7), (7, 12)):  # a chunk shorter than the delay too
+        target, history = delayed_target(x[start:stop], 3, history)
+        pieces.append(target)
+    assert torch.equal(torch.cat(pieces), whole)
+    assert delayed_target(x, 0) == (x, None)
+    with pytest.raises(ValueError, match="target_delay_steps"):
+        tiny_model("sae", SHAPES["audio"], target_delay_steps=-1)
+    model = tiny_model("sae", SHAPES["audio"], target_delay_steps=2)
+    with torch.no_grad():
+        recon, _ = model(x)
+        assert float(aligned_nrmse(model, recon, x)) == pytest.approx(float(nrmse(recon[2:], x[:-2])))
+        assert float(aligned_nrmse(model, torch.cat([x[:2], x[:-2]]), x)) == 0.0  # x̂_t = x_{t−2}: perfect

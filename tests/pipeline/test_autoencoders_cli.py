@@ -42,6 +42,7 @@ def mnist_vae(tmp_path_factory):
 def test_training_writes_a_calibrated_checkpoint_and_a_picture(audio_ae):
     loaded = load_checkpoint(audio_ae)
     assert loaded.model_kind == "sae" and loaded.config["task"] == "autoencoder"
+    assert loaded.model.config.target_delay_steps == 8  # audio: x̂_t against x_{t−8} (models/autoencoder.py)
     calibration = loaded.config["calibration"]
     assert calibration["windows"] > 100 and calibration["window_scores"] == sorted(calibration["window_scores"])
     assert loaded.config["decision"]["mode"] == "anomaly" and loaded.config["decision"]["score_threshold"] > 0
