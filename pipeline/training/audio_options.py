@@ -107,7 +107,7 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
         settings.canvas = replace(settings.canvas, timing=timing)
     if args.mfcc:
         settings.mfcc = mfcc_settings(args.mfcc)
-    if args.spec_augment:
+    if args.spec_augment is not None:  # an empty value is refused below, not read as "no masks"
         expected = "TIME_MASKS,TIME_MASK_MS,COEFFICIENT_MASKS,COEFFICIENT_WIDTH such as 2,80,2,3"
         time_masks, time_ms, coefficient_masks, width = comma_separated(
             "--spec-augment", args.spec_augment, float, 4, expected

@@ -222,7 +222,7 @@ def test_shared_layers_options_that_cannot_work_are_clear_errors(tmp_path, fsdd_
 
 
 def test_spec_augment_values_that_cannot_work_are_clear_errors(tmp_path, fsdd_dir):
-    for value in ("2,80,2", "-1,80,2,3", "1.5,80,2,3"):
+    for value in ("2,80,2", "-1,80,2,3", "1.5,80,2,3", ""):  # empty: an error, not "no masks"
         result = run_cli(
             "train", "audio", "--data", str(fsdd_dir), f"--spec-augment={value}", "--out", str(tmp_path / "m")
         )
