@@ -72,7 +72,7 @@ def test_gesture_model_reaches_95_percent_on_unseen_seeds(tmp_path):
 
 
 def test_mnist_vae_reconstructs_held_back_images_better_than_the_mean_and_samples(tmp_path):
-    # trained on 4,000 of the first 8,000 MNIST images (2 epochs); judged on the last 2,000, never trained on
+    # trained on the first 8,000 MNIST images (8 epochs); judged on the last 2,000, never trained on
     import numpy as np
     import torch
 
@@ -84,15 +84,16 @@ def test_mnist_vae_reconstructs_held_back_images_better_than_the_mean_and_sample
     from spikestream.sources.images.mnist import mnist_split
 
     loaded = load_checkpoint("mnist-vae")
-    assert loaded.model_kind == "esvae" and loaded.config["training"]["train_items"] == 4000
+    assert loaded.model_kind == "esvae" and loaded.config["training"]["train_items"] == 8000
     _, (test_images, _) = mnist_split(Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist")
     settings = AutoencoderTrainingSettings(batch_size=64)
     batches = list(
         mnist_batches(test_images[-512:], settings, np.random.default_rng(7), torch.Generator().manual_seed(7))
     )
     held = held_out_reconstruction(loaded.model, batches)
-    # measured on these 512 images: nRMSE 0.787 against 0.826 for the per-pixel mean (0.758 / 0.819 on the first 256)
-    assert held["nrmse"] < held["baseline_nrmse"] - 0.03, held
+    # measured on these 512 images: nRMSE 0.611 against 0.826 for the per-pixel mean (the 4,000-image,
+    # 2-epoch model before it: 0.787)
+    assert held["nrmse"] < held["baseline_nrmse"] - 0.15, held
     drawn = loaded.model.sample(16, 16, generator=torch.Generator().manual_seed(0))
     assert drawn.shape == (16, 16, 1, 28, 28) and torch.isfinite(drawn).all()
 
