@@ -144,7 +144,7 @@ def delayed_target(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """What the reconstruction of each step is scored against: ``x_{t−d}`` for ``x_seq [T, B, ...]``, with
     ``history`` (the ``d`` steps before, ``[d, B, ...]``; ``None`` = the stream starts here, and its first
-    step stands for the ``d`` before it, as the network from rest soon reconstructs the input it is given)
+    step stands for the ``d`` before it, as it does for the network's state, :func:`settled_state`)
     → ``(target [T, B, ...], new history)``. ``d = 0``: ``x_seq`` itself and no history.
 
     Why: every LIF layer answers a step later than its input (its voltage integrates the synaptic
@@ -160,6 +160,22 @@ def delayed_target(
         history = x_seq[:1].expand((delay_steps,) + tuple(x_seq.shape[1:]))
     padded = torch.cat([history, x_seq])
     return padded[: x_seq.shape[0]], padded[-delay_steps:]
+
+
+SETTLING_STEPS = 30  # several membrane time constants (40–80 ms at 10 ms steps)
+
+
+def settled_state(model: nn.Module, x_seq: torch.Tensor) -> tuple | None:
+    """The state a stream starts from, for ``x_seq [T, B, ...]`` (its first steps): a model with a delayed
+    target (``target_delay_steps > 0``) has been fed the first step :data:`SETTLING_STEPS` times, as
+    :func:`delayed_target` takes that step to stand for the ones before it; from rest, it would
+    spend its first steps climbing from zero to the input (an error that is no anomaly, and ended
+    up as every stream's loudest window). Other models start from rest (``None``)."""
+    if model.config.target_delay_steps == 0 or x_seq.shape[0] == 0:
+        return None
+    with torch.no_grad():
+        _, state = model(x_seq[:1].expand((SETTLING_STEPS,) + tuple(x_seq.shape[1:])))
+    return state
 
 
 def check_input(x_seq: torch.Tensor, input_shape: tuple[int, ...]) -> None:

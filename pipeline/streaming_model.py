@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..models.autoencoder import delayed_target
+from ..models.autoencoder import delayed_target, settled_state
 from ..models.checkpoint import CheckpointError, LoadedModel
 from ..models.registry import MODEL_KINDS
 from ..sources.audio.front_end import AudioFrontEnd, AudioFrontEndConfig
@@ -26,6 +26,7 @@ from ..sources.events.front_end.streaming import EventFrontEnd
 from ..sources.step_targets import UNKNOWN_LABEL
 from .decisions import DecisionConfig, SegmentDecision, StreamDecision, make_decision
 from .detection import Detection
+from .relative_error import RunningMeanBaseline
 
 
 class FrontEnd(Protocol):
@@ -92,7 +93,8 @@ class StreamingModel:
         self.network = loaded.model.eval() if loaded.model.training else loaded.model  # eval() walks every module
         self.reconstructs = MODEL_KINDS[loaded.model_kind].outputs == "reconstruction"
         # autoencoders: running sums for the stream's reconstruction error (MSE, nRMSE = RMSE / σ_X)
-        self.squared_error_sum = self.value_sum = self.value_squared_sum = 0.0
+        self.squared_error_sum = self.value_sum = self.value_squared_sum = self.baseline_error_sum = 0.0
+        self.baseline = RunningMeanBaseline()  # the relative error's denominator (pipeline/relative_error.py)
         self.value_count = 0
         self.target_history: torch.Tensor | None = None  # the last target_delay_steps input steps
         self.labels = loaded.labels
@@ -112,6 +114,8 @@ class StreamingModel:
     def _run_steps(self, steps: torch.Tensor, available_ns: int) -> list[Detection]:
         if steps.shape[0] == 0:
             return []
+        if self.reconstructs and self.state is None:  # a stream's start (or after a gap)
+            self.state = settled_state(self.network, steps)
         with torch.no_grad():
             outputs, self.state = self.network(steps, self.state)
         self.steps += steps.shape[0]
@@ -120,6 +124,7 @@ class StreamingModel:
             target, self.target_history = delayed_target(steps, delay, self.target_history)
             readout = reconstruction_error(outputs, target)[:, 0]
             self.squared_error_sum += float((outputs - target).pow(2).sum())
+            self.baseline_error_sum += self.baseline.squared_error(steps, target)
             self.value_sum += float(target.sum())
             self.value_squared_sum += float(target.pow(2).sum())
             self.value_count += target.numel()
@@ -170,15 +175,18 @@ class StreamingModel:
         detections += self._detections(self.decision.close(), chunk.available_ns)
         self.decision.reset_after_gap(skipped_steps)
         self.state = self.target_history = None
+        self.baseline.reset()
         self.gaps += 1
         return detections
 
     def reconstruction_metrics(self) -> dict[str, float]:
-        """The stream's reconstruction error so far: ``mse`` and ``nrmse`` = RMSE(X, X̂) / σ_X."""
+        """The stream's reconstruction error so far: ``mse``, ``nrmse`` = RMSE(X, X̂) / σ_X and
+        ``relative_error`` (against a running mean of the input, :mod:`spikestream.pipeline.relative_error`)."""
         count = max(self.value_count, 1)
         mse = self.squared_error_sum / count
         variance = max(self.value_squared_sum / count - (self.value_sum / count) ** 2, 1e-12)
-        return {"mse": mse, "nrmse": (mse / variance) ** 0.5}
+        relative = self.squared_error_sum / max(self.baseline_error_sum, 1e-12)
+        return {"mse": mse, "nrmse": (mse / variance) ** 0.5, "relative_error": relative}
 
     def finish(self) -> list[Detection]:
         """Flush the front end (a recording's tail of silence) and close the decision; a detection the

@@ -5,7 +5,9 @@ persistent state as live input (audio clips of any format and rate are resampled
 source; event recordings are framed). A file's anomaly score is its reconstruction MSE over the
 whole stream. Reported: MSE and nRMSE = RMSE(X, X̂) / σ_X per set, AUROC and the ROC curve (PNG and
 JSON), and the thresholds at 1 % and 5 % false-alarm rates on the normal files with the share of
-anomalous files above each (their detection rates). ``metrics.json`` uses plain keys.
+anomalous files above each (their detection rates); beside them the mean relative error per set and
+its AUROC (``auroc_relative_error``: the error against a running mean's,
+:mod:`spikestream.pipeline.relative_error`). ``metrics.json`` uses plain keys.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def anomaly_files(folder: str | Path, loaded: LoadedModel, option: str) -> list[
 
 
 def file_score(loaded: LoadedModel, path: Path) -> dict:
-    """Stream one file; its reconstruction ``mse`` (the anomaly score) and ``nrmse``."""
+    """Stream one file; its reconstruction ``mse`` (the anomaly score), ``nrmse`` and ``relative_error``."""
     stream = open_stream(path, loaded)
     model = make_streaming_model(loaded, path.name)
     run_stream(stream, model, sinks=[], drop_counts=stream.drop_counts)
@@ -86,13 +88,17 @@ def evaluate_anomaly(
     normal = np.array([row["mse"] for row in rows if row["set"] == "normal"])
     anomalous = np.array([row["mse"] for row in rows if row["set"] == "anomalous"])
     curve = roc_curve(normal, anomalous)
+
+    def per_set(name: str, key: str) -> np.ndarray:
+        return np.array([row[key] for row in rows if row["set"] == name])
+
     metrics: dict = {
         "model": str(loaded.path),
-        "normal": {"files": len(normal), "mse": float(normal.mean()),
-                   "nrmse": float(np.mean([r["nrmse"] for r in rows if r["set"] == "normal"]))},
-        "anomalous": {"files": len(anomalous), "mse": float(anomalous.mean()),
-                      "nrmse": float(np.mean([r["nrmse"] for r in rows if r["set"] == "anomalous"]))},
+        **{name: {"files": len(per_set(name, "mse")),
+                  **{key: float(per_set(name, key).mean()) for key in ("mse", "nrmse", "relative_error")}}
+           for name in ("normal", "anomalous")},
         "auroc": auroc(normal, anomalous),
+        "auroc_relative_error": auroc(per_set("normal", "relative_error"), per_set("anomalous", "relative_error")),
     }  # fmt: skip
     for rate in FALSE_ALARM_RATES:
         threshold = float(np.quantile(normal, 1.0 - rate))

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ...models.autoencoder import delayed_target
+from ...models.autoencoder import delayed_target, settled_state
 from ...models.checkpoint import load_checkpoint, save_checkpoint
 from ...models.losses import autoencoder_loss
 from ...models.registry import MODEL_KINDS
@@ -181,12 +181,13 @@ def threshold_at(calibration: dict, false_alarm_rate: float) -> float:
 
 
 def calibrate(model: torch.nn.Module, sequences: list[torch.Tensor], window_steps: int) -> dict:
-    """Window scores of held-back normal sequences ``[T, B, ...]``, each run from rest as a stream is."""
+    """Window scores of held-back normal sequences ``[T, B, ...]``, each from the state a stream starts in
+    (:func:`~spikestream.models.autoencoder.settled_state`)."""
     model.eval()
     scores = []
     with torch.no_grad():
         for steps in sequences:
-            reconstruction, _ = model(steps)
+            reconstruction, _ = model(steps, settled_state(model, steps))
             target, _ = delayed_target(steps, model.config.target_delay_steps)
             scores.append(window_means(reconstruction_error(reconstruction, target), window_steps))
     scores = np.sort(np.concatenate(scores))

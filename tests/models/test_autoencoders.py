@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from spikestream.models.autoencoder import delayed_target
+from spikestream.models.autoencoder import SETTLING_STEPS, delayed_target, settled_state
 from spikestream.models.checkpoint import load_checkpoint, save_checkpoint
 from spikestream.models.conv_snn import detach_state
 from spikestream.models.losses import aligned_nrmse, autoencoder_loss, nrmse, psp, psp_mmd, rbf_mmd
@@ -228,3 +228,15 @@ def test_delayed_target_streams_like_the_whole_sequence_and_the_loss_scores_the_
         recon, _ = model(x)
         assert float(aligned_nrmse(model, recon, x)) == pytest.approx(float(nrmse(recon[2:], x[:-2])))
         assert float(aligned_nrmse(model, torch.cat([x[:2], x[:-2]]), x)) == 0.0  # x̂_t = x_{t−2}: perfect
+
+
+def test_a_model_with_a_delayed_target_starts_a_stream_settled_on_its_first_step():
+    x = spike_steps(SHAPES["audio"], steps=6)
+    assert settled_state(tiny_model("sae", SHAPES["audio"]), x) is None  # no delay: from rest
+    model = tiny_model("sae", SHAPES["audio"], target_delay_steps=2).eval()
+    with torch.no_grad():
+        _, expected = model(x[:1].expand(SETTLING_STEPS, *x.shape[1:]))
+        settled = settled_state(model, x)
+        assert torch.equal(model(x, settled)[0], model(x, expected)[0])
+        assert not torch.equal(model(x, settled)[0], model(x)[0])
+    assert settled_state(model, x[:0]) is None

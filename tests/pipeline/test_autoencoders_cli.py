@@ -135,7 +135,8 @@ def test_evaluate_normal_against_anomalous_sets(audio_ae, tmp_path, fsdd_dir, sh
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["normal"]["files"] == 6 and metrics["anomalous"]["files"] == 4
-    assert 0.0 <= metrics["auroc"] <= 1.0
+    assert 0.0 <= metrics["auroc"] <= 1.0 and 0.0 <= metrics["auroc_relative_error"] <= 1.0
+    assert metrics["normal"]["relative_error"] > 0
     for key in ("threshold_at_1pct_false_alarms", "detection_rate_at_5pct_false_alarms"):
         assert key in metrics
     assert metrics["normal"]["nrmse"] > 0 and (out / "roc.png").stat().st_size > 1000

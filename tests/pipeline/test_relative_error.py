@@ -1,0 +1,26 @@
+"""The running-mean baseline of the relative reconstruction error: its sums over a stream do not
+depend on the chunk size, and its means are the recursion it documents."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikestream.pipeline.relative_error import RunningMeanBaseline
+
+
+def test_running_mean_sums_do_not_depend_on_the_chunk_size_and_follow_the_recursion():
+    generator = torch.Generator().manual_seed(0)
+    steps = torch.rand((40, 1, 1, 5), generator=generator)
+    target = torch.rand((40, 1, 1, 5), generator=generator)
+    whole = RunningMeanBaseline(4.0).squared_error(steps, target)
+    chunked = RunningMeanBaseline(4.0)
+    pieces = sum(chunked.squared_error(steps[a:b], target[a:b]) for a, b in ((0, 1), (1, 1), (1, 17), (17, 40)))
+    assert pieces == pytest.approx(whole, rel=1e-12)
+    mean, expected = steps[0].double(), 0.0
+    for t in range(40):  # m_t = m_{t−1} + (x_t − m_{t−1}) / τ, from the first step
+        mean = mean + (steps[t].double() - mean) / 4.0
+        expected += float(((mean - target[t].double()) ** 2).sum())
+    assert whole == pytest.approx(expected, rel=1e-9)
+    constant = steps[:1].expand(10, 1, 1, 5)
+    assert RunningMeanBaseline().squared_error(constant, constant) == pytest.approx(0.0, abs=1e-12)
