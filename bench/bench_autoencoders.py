@@ -17,14 +17,16 @@ Parts (``--parts mnist,anomaly,audio,stream,training``, default all):
 2. ``anomaly``: MNIST one-class anomaly detection. Per digit, a small spiking autoencoder (kind
    ``sae``) and a same-size non-spiking AE are trained the same number of steps on that digit's
    training images only; all 2,000 test images are scored by reconstruction MSE (both definitions
-   for the SAE); AUROC (``anomaly_evaluation.auroc``) per digit and mean. ``--digits 0,1,7`` or
-   ``--digits all`` (default 0,1,7: ≈ 3.5 minutes per digit).
+   for the SAE); AUROC (``anomaly_evaluation.auroc``) per digit and mean. ``--digits all`` (the
+   default: ≈ 40 s per digit on an idle core) or a subset such as ``--digits 0,1,7``.
 3. ``audio``: with a speech autoencoder (``--speech-ae``), AUROC of rejecting what it was not trained
    on, each file streamed alone through the real pipeline (``anomaly_evaluation.file_score``).
    Normal: Speech Commands validation clips (speakers absent from its training partition; a sample)
    and the FSDD test takes (0–4) of one speaker. Anomalous, each separately: ``speech_commands/unknown``
-   (other words) and ``esc10/fold1`` (non-speech). Baseline on the same files: input energy (the mean
-   of the input steps the same front end gives; also its first coefficient, c0 ≈ log energy).
+   (other words) and all 320 clips of ``esc10`` (non-speech). Scores: the file's reconstruction MSE
+   and its relative error (against a running mean of the input, ``pipeline/relative_error.py``).
+   Baseline on the same files: input energy (the mean of the input steps the same front end gives;
+   also its first coefficient, c0 ≈ log energy).
 4. ``stream``: real-time factor of replaying ``recordings/digits_sequence.wav`` at ``speed=0``
    (``spikestream.open_stream`` + ``pipeline.runtime.run_stream``) with the classifier ``fsdd-digits``
    alone, the speech autoencoder alone and the pair (``make_paired_model``); best of 3 (runs
@@ -37,15 +39,15 @@ Parts (``--parts mnist,anomaly,audio,stream,training``, default all):
    epoch on FSDD clips and on synthetic gestures (the shipped recipes' data; no non-spiking
    counterpart, so no ratio), each scaled to seconds per 1,000 items.
 
-Run (one torch thread; measured on the 2-core machine shared with two trainings, load 2.5-8)::
+Run (one torch thread)::
 
-    .venv/bin/python bench/bench_autoencoders.py                               # all parts: about 14 min
-    .venv/bin/python bench/bench_autoencoders.py --parts anomaly --digits all   # ten digits: about 35 min
+    .venv/bin/python bench/bench_autoencoders.py                               # all parts: about 10 min
+    .venv/bin/python bench/bench_autoencoders.py --parts anomaly --digits 0,1,7 # three digits: 2 min
     .venv/bin/python bench/bench_autoencoders.py --quick --vae /tmp/ae_smoke --speech-ae /tmp/ae_audio_smoke  # 80 s
 
-Times per part: ``mnist`` 2 min (ESVAE trained on 4,000 images: 75 s to evaluate it, 20 s per
-baseline; a checkpoint trained on all 8,000 images doubles the baselines' share), ``anomaly``
-3.5 min per digit (10.5 min for the default three), ``audio`` 70 s (514 files), ``stream`` 10 s.
+Times per part on an idle core: ``mnist`` 65 s (13 s to evaluate the shipped ESVAE, 25 s per
+baseline of 8 epochs on 8,000 images), ``anomaly`` 40 s per digit (6.5 min for all ten), ``audio``
+40 s (754 files), ``stream`` 2 s.
 ``--quick`` shrinks every size (300/500 test images, 15 training steps, 36 audio files, one repeat).
 """
 
@@ -76,6 +78,17 @@ PUBLISHED_MNIST_MSE = {
 }
 PAPER_FIGURE_OF_KIND = {"fsvae": 0.031, "esvae": 0.013}
 FAR_OFF_RATIO = 2.0  # a spiking model more than 2× the published figure of its kind is flagged
+
+
+def has_checkpoint(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` is a checkpoint folder or a shipped model's name."""
+    from spikestream.models.checkpoint import CheckpointError, resolve_checkpoint
+
+    try:
+        resolve_checkpoint(name_or_path)
+    except CheckpointError:
+        return False
+    return True
 
 
 def log(message: str) -> None:
@@ -428,7 +441,7 @@ def part_audio(args) -> dict:
     from spikestream.models.checkpoint import load_checkpoint
     from spikestream.pipeline.training.anomaly_evaluation import file_score
 
-    if not (Path(args.speech_ae) / "config.json").is_file():
+    if not has_checkpoint(args.speech_ae):
         return {"skipped": f"no speech autoencoder at {args.speech_ae}"}
     loaded = load_checkpoint(args.speech_ae)
     speech = SHARED / "speech_commands"
@@ -442,15 +455,17 @@ def part_audio(args) -> dict:
         "anomalous: speech_commands/unknown (other words)": sample_files(
             speech / "unknown", "*/*.flac", args.audio_unknown, 0
         ),
-        "anomalous: esc10/fold1 (non-speech)": sample_files(SHARED / "esc10" / "fold1", "*/*.ogg", args.audio_esc10, 0),
+        "anomalous: esc10 folds 1-4 (non-speech)": sample_files(SHARED / "esc10", "fold*/*/*.ogg", args.audio_esc10, 0),
     }
     scores: dict[str, dict[str, list[float]]] = {}
     started = time.perf_counter()
     for name, files in sets.items():
         tick = time.perf_counter()
-        rows = {"ae_mse": [], "input_energy": [], "input_c0": []}
+        rows = {"ae_mse": [], "ae_relative_error": [], "input_energy": [], "input_c0": []}
         for path in files:
-            rows["ae_mse"].append(file_score(loaded, path)["mse"])
+            score = file_score(loaded, path)
+            rows["ae_mse"].append(score["mse"])
+            rows["ae_relative_error"].append(score["relative_error"])
             energy, c0 = input_energy(loaded, path)
             rows["input_energy"].append(energy)
             rows["input_c0"].append(c0)
@@ -465,15 +480,16 @@ def part_audio(args) -> dict:
     for anomalous in anomalous_sets:
         for normal_label, normals in [("all normal", normal_sets)] + [(n, [n]) for n in normal_sets]:
             row = {}
-            for key in ("ae_mse", "input_energy", "input_c0"):
+            for key in ("ae_mse", "ae_relative_error", "input_energy", "input_c0"):
                 normal = np.concatenate([scores[n][key] for n in normals])
                 row[key] = scores_auroc(normal, scores[anomalous][key])
-                if key != "ae_mse":  # a trivial score may separate the other way round: give it its better sign
+                if key.startswith("input"):  # a trivial score may separate the other way round: its better sign
                     row[key]["auroc_better_sign"] = max(row[key]["auroc"], 1.0 - row[key]["auroc"])
             results[f"{anomalous} vs {normal_label}"] = row
             if normal_label == "all normal":
                 log(
-                    f"  {anomalous}: AE AUROC {row['ae_mse']['auroc']:.3f}, energy {row['input_energy']['auroc']:.3f}, "
+                    f"  {anomalous}: AE AUROC {row['ae_mse']['auroc']:.3f} (relative error "
+                    f"{row['ae_relative_error']['auroc']:.3f}), energy {row['input_energy']['auroc']:.3f}, "
                     f"c0 {row['input_c0']['auroc']:.3f}"
                 )
     return {
@@ -481,7 +497,8 @@ def part_audio(args) -> dict:
         "trained_on": loaded.config.get("training", {}).get("data"),
         "extra_data": loaded.config.get("training", {}).get("settings", {}).get("extra_data"),
         "files": {name: len(files) for name, files in sets.items()},
-        "score": "per file: reconstruction MSE over the whole stream (anomaly_evaluation.file_score)",
+        "score": "per file: reconstruction MSE over the whole stream (anomaly_evaluation.file_score); "
+        "ae_relative_error: that error over a running mean's (pipeline/relative_error.py)",
         "baseline": "input energy: mean of the file's input steps from the same streaming front end (and of c0)",
         "note": "FSDD speakers were heard in training (takes 5-49); their test takes are unheard clips of heard voices",
         "auroc": results,
@@ -499,7 +516,7 @@ def part_stream(args) -> dict:
     from spikestream.pipeline.runtime import run_stream
     from spikestream.pipeline.streaming_model import make_paired_model, make_streaming_model
 
-    if not (Path(args.speech_ae) / "config.json").is_file():
+    if not has_checkpoint(args.speech_ae):
         return {"skipped": f"no speech autoencoder at {args.speech_ae}"}
     recording = REPO / "recordings" / "digits_sequence.wav"
     classifier = spikestream.load_model(args.classifier)
@@ -611,10 +628,10 @@ def part_training(args) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
-    parser.add_argument("--vae", default="out/ae/mnist-vae", help="spiking MNIST checkpoint (sae, fsvae or esvae)")
-    parser.add_argument("--speech-ae", default="out/ae/speech-ae", help="speech autoencoder checkpoint")
+    parser.add_argument("--vae", default="mnist-vae", help="spiking MNIST checkpoint (sae, fsvae or esvae)")
+    parser.add_argument("--speech-ae", default="speech-ae", help="speech autoencoder checkpoint")
     parser.add_argument("--classifier", default="fsdd-digits")
-    parser.add_argument("--digits", default="0,1,7", help="anomaly digits, e.g. 0,1,7, or all")
+    parser.add_argument("--digits", default="all", help="anomaly digits, e.g. 0,1,7, or all")
     parser.add_argument("--anomaly-steps", type=int, default=200, help="optimiser steps per anomaly model")
     parser.add_argument("--anomaly-channels", default="8,16")
     parser.add_argument("--anomaly-embedding", type=int, default=32)
@@ -631,7 +648,7 @@ def main() -> int:
         args.mnist_test, args.anomaly_test, args.repeats = 300, 500, 1
         args.anomaly_steps = min(args.anomaly_steps, 15)
         args.training_images = min(args.training_images, 64)
-        args.digits = args.digits if args.digits != "0,1,7" else "0,1"
+        args.digits = args.digits if args.digits != "all" else "0,1"
         args.audio_validation, args.audio_fsdd, args.audio_unknown, args.audio_esc10 = 12, 8, 12, 4
     else:
         args.mnist_test, args.anomaly_test, args.repeats = 2000, 2000, 3

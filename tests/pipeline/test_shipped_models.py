@@ -9,6 +9,8 @@ from spikestream.models.checkpoint import load_checkpoint
 from spikestream.pipeline.training.evaluate import evaluate_audio, evaluation_clips
 from spikestream.pipeline.training.gesture import HELD_OUT_SEED, evaluate_gestures
 
+from .cli_runner import run_cli
+
 # The issue's target is 97 %; the shipped model reaches 97.6 % (6 errors). It is a merged ensemble of
 # four (spikestream merge): the single model of the previous release (96.0 % here, 96.25 % on unheard
 # voices) and three fine-tunes of it (94.8 %, 94.8 %, 95.6 %); bench/bench_ensemble.py.
@@ -198,3 +200,49 @@ def test_gesture_autoencoder_reconstructs_held_back_gestures_better_than_the_mea
     frames = gesture_frames(SyntheticGestures(44, seed=778), AutoencoderTrainingSettings(), 778, "gestures")
     held = held_out_reconstruction(loaded.model, [(pad_sequences(frames[:22]),) * 2, (pad_sequences(frames[22:]),) * 2])
     assert held["nrmse"] < held["baseline_nrmse"] - 0.05, held
+
+
+def test_speech_autoencoder_reconstructs_voices_it_never_heard_better_than_the_mean():
+    # speech-ae: trained on Speech Commands train (+ FSDD); streamed here on clips of the validation
+    # partition, whose speakers are not in the training partition, as replay streams them
+    import numpy as np
+
+    from spikestream.pipeline.training.anomaly_evaluation import file_score
+
+    loaded = load_checkpoint("speech-ae")
+    assert loaded.model_kind == "sae" and loaded.model.config.target_delay_steps == 8
+    validation = Path(__file__).resolve().parents[3] / "shared" / "data" / "speech_commands" / "validation"
+    files = [path for word in ("yes", "no", "up", "down") for path in sorted((validation / word).glob("*.flac"))[:3]]
+    nrmse = np.array([file_score(loaded, path)["nrmse"] for path in files])
+    # measured on these 12 clips: mean 0.757, 0.668-0.933; predicting each stream's mean gives 1.0
+    assert nrmse.mean() < 0.8 and nrmse.max() < 1.0, nrmse
+
+
+def test_speech_autoencoder_is_quiet_on_normal_speech_from_its_first_step():
+    # digits read aloud, replayed as a user would: no anomaly at the calibrated 1 % false-alarm rate
+    # (from rest, the network's climb to the input level was this stream's one anomaly, at 0.1 s)
+    result = run_cli(
+        "replay", str(RECORDINGS / "digits_sequence.wav"), "--model", "speech-ae", "--speed", "0", "--jsonl", "-"
+    )
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines() if line.strip()] == []
+
+
+def test_speech_autoencoder_tells_environmental_sounds_from_unheard_speech_by_its_relative_error(tmp_path):
+    # evaluate as a user runs it: unheard speakers' words (validation partition) against ESC-10 sounds
+    data = Path(__file__).resolve().parents[3] / "shared" / "data"
+    normal, anomalous = tmp_path / "normal", tmp_path / "anomalous"
+    normal.mkdir(), anomalous.mkdir()
+    for word in ("yes", "no", "up", "down"):
+        for path in sorted((data / "speech_commands" / "validation" / word).glob("*.flac"))[10:14]:
+            (normal / f"{word}_{path.name}").symlink_to(path)
+    for path in sorted((data / "esc10").glob("fold2/*/*.ogg"))[::5]:  # 16 clips, every class
+        (anomalous / path.name).symlink_to(path)
+    result = run_cli(
+        "evaluate", "--model", "speech-ae", "--normal", str(normal), "--anomalous", str(anomalous),
+        "--out", str(tmp_path / "eval"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    # measured: relative error 0.973; the plain MSE 0.395 (below chance: sounds are reconstructed better)
+    assert metrics["auroc_relative_error"] >= 0.9 and metrics["auroc"] < 0.6, metrics
