@@ -198,6 +198,7 @@ def write_parquet(journal_path: Path, path: Path, rows_per_group: int = 10_000) 
             ("model", pa.string()),
             ("model_version", pa.string()),
             ("drops", pa.string()),
+            ("reconstruction", pa.string()),
         ]
     )
     with pq.ParquetWriter(path, schema) as writer:

@@ -20,6 +20,9 @@ Keys, in this order in every JSONL line and as the CSV / Parquet columns:
   ``config.json`` and ``weights.pt``
 * ``drops`` (dict): what the source lost or repaired (``missing_samples`` of a cut file,
   ``nonfinite_samples``), only counts above zero
+* ``reconstruction`` (dict): an autoencoder's scores of the whole file, ``{"mse", "nrmse",
+  "relative_error"}`` (6 significant digits; ``StreamingModel.reconstruction_metrics``); empty for a
+  classifier or a failed file
 
 Rows hold no wall-clock values (no latency), so two runs of a job write the same bytes.
 """
@@ -42,8 +45,9 @@ ROW_KEYS = (
     "model",
     "model_version",
     "drops",
+    "reconstruction",
 )
-NESTED_KEYS = ("top_k", "detections", "drops")  # JSON text in CSV / Parquet columns
+NESTED_KEYS = ("top_k", "detections", "drops", "reconstruction")  # JSON text in CSV / Parquet columns
 NO_DETECTION = "none"
 
 
@@ -56,8 +60,10 @@ def ok_row(
     detections: list[dict],
     top_k: list[dict],
     drops: dict[str, int],
+    reconstruction: dict[str, float] | None = None,
 ) -> dict:
-    """The row of a file that streamed; ``model`` is ``(name, version)``."""
+    """The row of a file that streamed; ``model`` is ``(name, version)``; ``reconstruction``: an
+    autoencoder's whole-file scores."""
     first = detections[0] if detections else None
     return {
         "index": index,
@@ -73,6 +79,7 @@ def ok_row(
         "model": model[0],
         "model_version": model[1],
         "drops": {name: count for name, count in sorted(drops.items()) if count},
+        "reconstruction": {name: float(f"{value:.6g}") for name, value in (reconstruction or {}).items()},
     }
 
 
@@ -92,6 +99,7 @@ def failed_row(index: int, path: str, truth: str | None, model: tuple[str, str],
         "model": model[0],
         "model_version": model[1],
         "drops": {},
+        "reconstruction": {},
     }
 
 

@@ -73,6 +73,7 @@ class FileSteps:
     logits: torch.Tensor | None = None  # [T, K]
     levels_db: tuple[np.ndarray, np.ndarray] | None = None  # ([T], [T]): level and floor, when tracked
     final: bool = False  # detections already decided (a file streamed alone)
+    reconstruction: dict[str, float] | None = None  # an autoencoder's whole-file scores
 
 
 _LOADED: dict[str, LoadedModel] = {}
@@ -187,6 +188,7 @@ def stream_alone(loaded: LoadedModel, spec: JobSpec, item: ListedInput) -> FileS
     done = FileSteps(item, empty, report.stream_us / 1e6, report.source_drops, model, report.detections)
     done.logits = torch.zeros((0, len(loaded.labels)))
     done.final = True
+    done.reconstruction = model.reconstruction_metrics() if model.reconstructs else None
     return done
 
 
@@ -342,5 +344,6 @@ def run_task(spec: JobSpec, items: list[ListedInput], on_file: Callable[[int], N
             [detection_json(d) for d in detections],
             peak_top_k(file.logits, window_steps, labels, spec.top_k),
             file.drops,
+            file.reconstruction,
         )
     return [rows[item.index] for item in items]

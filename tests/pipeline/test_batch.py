@@ -7,6 +7,7 @@ local Ray started by the test (skipped, saying so, only when Ray is not installe
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -82,6 +83,28 @@ def test_rows_equal_run_stream_per_file(tmp_path, loaded, fsdd_test_takes):
     one = run_task(JobSpec(MODEL, MODEL, "v", batch_size=1), items)
     nine = run_task(JobSpec(MODEL, MODEL, "v", batch_size=9), items)
     assert one == nine
+
+
+def test_an_autoencoder_scores_every_file_as_evaluate_does(tmp_path, fsdd_dir, shared_data_dir):
+    """A batch with `speech-ae`: each row carries the whole-file scores that `evaluate` ranks (same numbers),
+    and ESC-10 sounds come out with a higher relative error than spoken digits."""
+    from spikestream.pipeline.training.anomaly_evaluation import file_score
+
+    speech = sorted(str(path) for path in fsdd_dir.glob("*_jackson_[0-1].wav"))[::4]  # 5 digits
+    sounds = sorted(str(path) for path in (shared_data_dir / "esc10").glob("fold3/*/*.ogg"))[::16]  # 5 sounds
+    summary = run_batch(BatchOptions(inputs=speech + sounds, out=tmp_path / "ae.csv", model="speech-ae", quiet=True))
+    assert summary["done"] == 10 and summary["failed"] == 0
+    with open(tmp_path / "ae.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    autoencoder = load_checkpoint("speech-ae")
+    for row in rows:
+        scores = json.loads(row["reconstruction"])
+        expected = file_score(autoencoder, Path(row["path"]))
+        assert set(scores) == {"mse", "nrmse", "relative_error"}
+        for key, value in scores.items():
+            assert value == pytest.approx(expected[key], rel=1e-5), (row["path"], key)
+    relative = [json.loads(row["reconstruction"])["relative_error"] for row in rows]
+    assert np.median(relative[5:]) > np.median(relative[:5])  # measured: 0.91 against 0.71
 
 
 def test_the_shared_lead_silence_is_run_once_and_changes_no_bit(loaded, fsdd_test_takes):
