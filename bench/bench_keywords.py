@@ -19,8 +19,14 @@ Baseline, same run: ``mfcc-logreg``, a logistic regression on each whole clip's 
 standard deviation (the model's own front end), trained on the same train and unknown folders. It
 sees the whole clip at once and cannot stream or reject silence, so it is a floor for the words.
 
-Run: ``.venv/bin/python bench/bench_keywords.py [--model keywords] [--every 1]`` (about 10 minutes on
-one core; ``--every 3`` scores every third clip). Writes ``bench/results/keywords.json``.
+With ``--anomaly-model speech-ae`` every set is streamed a second time, the classifier beside the
+speech autoencoder (``make_paired_model``: what it cannot reconstruct becomes "unknown"), and both
+runs go to ``bench/results/keywords_paired.json`` (no logistic baseline then: the classifier alone is
+the baseline).
+
+Run: ``.venv/bin/python bench/bench_keywords.py [--model keywords] [--every 1] [--anomaly-model AE]``
+(about 10 minutes on one core, twice that paired; ``--every 3`` scores every third clip). Writes
+``bench/results/keywords.json``.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import torch
 from spikestream.models.checkpoint import LoadedModel, load_checkpoint
 from spikestream.pipeline.inputs import AUDIO_BLOCK_MS, sample_rate_hz
 from spikestream.pipeline.runtime import run_stream
-from spikestream.pipeline.streaming_model import make_streaming_model
+from spikestream.pipeline.streaming_model import make_paired_model, make_streaming_model
 from spikestream.pipeline.training.baseline import BASELINE_NAME, MfccLogisticBaseline
 from spikestream.pipeline.training.evaluate import evaluation_clips, samples_chunks
 from spikestream.sources.audio.audio_file import read_audio
@@ -54,10 +60,12 @@ LIVE_TAIL_S = 0.6
 WORD_FLOOR_DB = 25.0
 
 
-def stream(loaded: LoadedModel, samples: np.ndarray, name: str) -> list:
-    """Every detection of ``samples [N]`` streamed in live-size blocks."""
+def stream(loaded: LoadedModel, samples: np.ndarray, name: str, anomaly: LoadedModel | None = None) -> list:
+    """Every detection of ``samples [N]`` streamed in live-size blocks (beside ``anomaly``, an autoencoder
+    that marks what it cannot reconstruct "unknown", when given)."""
     chunks = samples_chunks(samples, sample_rate_hz(loaded), AUDIO_BLOCK_MS)
-    return run_stream(chunks, make_streaming_model(loaded, name), sinks=[]).detections
+    model = make_streaming_model(loaded, name) if anomaly is None else make_paired_model(loaded, anomaly, name)
+    return run_stream(chunks, model, sinks=[]).detections
 
 
 def word_end_s(samples: np.ndarray, rate_hz: int) -> float:
@@ -65,17 +73,17 @@ def word_end_s(samples: np.ndarray, rate_hz: int) -> float:
     return speech_bounds(samples, rate_hz, WORD_FLOOR_DB)[1] / rate_hz
 
 
-def keyword_figures(loaded: LoadedModel, clips: list, rng: np.random.Generator) -> dict:
+def keyword_figures(loaded: LoadedModel, clips: list, rng: np.random.Generator, anomaly=None) -> dict:
     """Bare-clip accuracy, live (tailed) accuracy and latency from the end of the word."""
     rate = sample_rate_hz(loaded)
     bare_right = live_right = 0
     latencies_ms = []
     for clip in clips:
         samples = read_audio(clip.path, rate)
-        bare = stream(loaded, samples, clip.path.name)
+        bare = stream(loaded, samples, clip.path.name, anomaly)
         bare_right += bool(bare) and bare[0].label == clip.label
         tail = (rng.standard_normal(int(LIVE_TAIL_S * rate)) * 10 ** (-70 / 20)).astype(np.float32)
-        live = stream(loaded, np.concatenate([samples, tail]), clip.path.name)
+        live = stream(loaded, np.concatenate([samples, tail]), clip.path.name, anomaly)
         if live and live[0].label == clip.label:
             live_right += 1
             latencies_ms.append(live[0].time_us / 1000.0 - 1000.0 * word_end_s(samples, rate))
@@ -92,12 +100,12 @@ def keyword_figures(loaded: LoadedModel, clips: list, rng: np.random.Generator) 
     }
 
 
-def other_word_figures(loaded: LoadedModel, clips: list) -> dict:
+def other_word_figures(loaded: LoadedModel, clips: list, anomaly=None) -> dict:
     rate = sample_rate_hz(loaded)
     keywords = set(loaded.labels[1:]) - {UNKNOWN_LABEL}
     false_keywords = []
     for clip in clips:
-        detections = stream(loaded, read_audio(clip.path, rate), clip.path.name)
+        detections = stream(loaded, read_audio(clip.path, rate), clip.path.name, anomaly)
         false_keywords += [d.label for d in detections[:1] if d.label in keywords]
     return {
         "clips": len(clips),
@@ -106,13 +114,13 @@ def other_word_figures(loaded: LoadedModel, clips: list) -> dict:
     }
 
 
-def nonspeech_figures(loaded: LoadedModel, paths: list[Path], name: str) -> dict:
+def nonspeech_figures(loaded: LoadedModel, paths: list[Path], name: str, anomaly=None) -> dict:
     """One continuous stream of ``paths`` end to end: false keywords per 10 minutes and the RTF."""
     rate = sample_rate_hz(loaded)
     samples = np.concatenate([read_audio(path, rate) for path in paths])
     torch.set_num_threads(1)
     started = time.perf_counter()
-    detections = stream(loaded, samples, name)
+    detections = stream(loaded, samples, name, anomaly)
     seconds = time.perf_counter() - started
     keywords = set(loaded.labels[1:]) - {UNKNOWN_LABEL}
     false = [d for d in detections if d.label in keywords]
@@ -155,8 +163,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="keywords")
     parser.add_argument("--every", type=int, default=1, help="score every N-th clip (default all)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "keywords.json")
+    parser.add_argument("--out", type=Path, help="default bench/results/keywords.json (keywords_paired.json)")
+    parser.add_argument(
+        "--anomaly-model", help="also stream every set beside this autoencoder (its 'unknown' marks), same run"
+    )
     args = parser.parse_args()
+    args.out = args.out or RESULTS / ("keywords_paired.json" if args.anomaly_model else "keywords.json")
     torch.set_num_threads(1)
     loaded = load_checkpoint(args.model)
     rng = np.random.default_rng(0)
@@ -169,10 +181,19 @@ def main() -> int:
         "keywords_validation_speakers": keyword_figures(loaded, validation, rng),
         "other_words_fsdd_test_digits": other_word_figures(loaded, other_words),
         "nonspeech_esc10_folds_1_4": nonspeech_figures(loaded, esc, "esc10"),
-        "baseline": baseline_figures(loaded, validation, other_words),
     }
-    snn, base = results["keywords_validation_speakers"], results["baseline"]
-    results["ratio_accuracy_snn_bare_over_baseline"] = snn["accuracy_bare_clips"] / base["accuracy_whole_clips"]
+    if args.anomaly_model:  # the pair against the classifier alone (above), on the same clips
+        anomaly = load_checkpoint(args.anomaly_model)
+        results["every"] = args.every
+        results[f"paired_with_{anomaly.name}"] = {
+            "keywords_validation_speakers": keyword_figures(loaded, validation, np.random.default_rng(0), anomaly),
+            "other_words_fsdd_test_digits": other_word_figures(loaded, other_words, anomaly),
+            "nonspeech_esc10_folds_1_4": nonspeech_figures(loaded, esc, "esc10", anomaly),
+        }
+    else:
+        results["baseline"] = baseline_figures(loaded, validation, other_words)
+        snn, base = results["keywords_validation_speakers"], results["baseline"]
+        results["ratio_accuracy_snn_bare_over_baseline"] = snn["accuracy_bare_clips"] / base["accuracy_whole_clips"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -90,7 +90,9 @@ def streaming_model_for(
         overrides["emit_scores"] = True
     if anomaly_name:
         try:
-            return make_paired_model(loaded, autoencoder, source_name, overrides, live)
+            return make_paired_model(
+                loaded, autoencoder, source_name, overrides, live, getattr(args, "false_alarm_rate", None)
+            )
         except ValueError as error:
             raise UsageError(str(error)) from None
     return make_streaming_model(loaded, source_name, overrides, live)

@@ -22,7 +22,9 @@ After training, the anomaly threshold is calibrated on held-back normal data: th
 the per-step reconstruction error, streamed exactly as the pipeline streams them, are kept (a
 sorted sample of at most 1,000) in the checkpoint's ``calibration``; the decision's
 ``score_threshold`` is their quantile at ``1 − false_alarm_rate``, and ``--false-alarm-rate`` picks
-another one at run time (:func:`threshold_at`).
+another one at run time (:func:`threshold_at`). Beside them, for streams, ``relative_scores``: the
+relative error of each held-back stream's last steps (:mod:`spikestream.pipeline.relative_error`),
+whose quantile at the same rate a paired classifier's "unknown" uses.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from ...sources.images.mnist import mnist_folder, mnist_split
 from ...sources.labelled_clips import list_labelled_clips, split_by_speaker, split_by_take
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder, rate_encode
 from ..decisions import DecisionConfig
+from ..relative_error import RELATIVE_WINDOW_STEPS, sequence_relative_errors
 from ..streaming_model import reconstruction_error
 from .audio import clip_features, feature_statistics
 from .loop import progress_interval_s, train_epoch
@@ -192,7 +195,12 @@ def calibrate(model: torch.nn.Module, sequences: list[torch.Tensor], window_step
             scores.append(window_means(reconstruction_error(reconstruction, target), window_steps))
     scores = np.sort(np.concatenate(scores))
     kept = scores[np.linspace(0, len(scores) - 1, min(CALIBRATION_SAMPLES, len(scores))).astype(int)]
-    return {"window_steps": window_steps, "windows": int(len(scores)), "window_scores": [float(v) for v in kept]}
+    relative = sequence_relative_errors(model, sequences)  # streams only (none for MNIST's image batches)
+    return {
+        "window_steps": window_steps, "windows": int(len(scores)), "window_scores": [float(v) for v in kept],
+        **({"relative_window_steps": RELATIVE_WINDOW_STEPS, "relative_scores": [float(v) for v in relative]}
+           if relative.size else {}),
+    }  # fmt: skip
 
 
 def write_reconstruction_png(inputs: np.ndarray, reconstructions: np.ndarray, path: Path, title: str) -> None:

@@ -3,10 +3,11 @@ depend on the chunk size, and its means are the recursion it documents."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from spikestream.pipeline.relative_error import RunningMeanBaseline
+from spikestream.pipeline.relative_error import RecentRelativeError, RunningMeanBaseline
 
 
 def test_running_mean_sums_do_not_depend_on_the_chunk_size_and_follow_the_recursion():
@@ -24,3 +25,14 @@ def test_running_mean_sums_do_not_depend_on_the_chunk_size_and_follow_the_recurs
     assert whole == pytest.approx(expected, rel=1e-9)
     constant = steps[:1].expand(10, 1, 1, 5)
     assert RunningMeanBaseline().squared_error(constant, constant) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_recent_relative_error_covers_the_last_window_of_steps_only():
+    recent = RecentRelativeError(window_steps=3)
+    assert recent.value() == 0.0
+    recent.push(np.array([100.0, 1.0]), np.array([1.0, 1.0]))
+    recent.push(np.array([1.0, 1.0]), np.array([1.0, 1.0]))  # the 100 has left the window
+    assert recent.value() == pytest.approx(1.0)
+    recent.reset()
+    recent.push(np.array([2.0]), np.array([4.0]))
+    assert recent.value() == pytest.approx(0.5)
