@@ -281,3 +281,14 @@ def test_keywords_beside_speech_ae_say_unknown_to_environmental_sounds_and_keep_
         (false_alone, false_paired),
         (right_alone, right_paired),
     )
+
+
+def test_digits_beside_speech_ae_keep_every_word_of_the_demo_recording():
+    # the relative-error rule must not call known speech "unknown": make run's recording, paired
+    expected = [u["label"] for u in json.loads((RECORDINGS / "digits_sequence.json").read_text())["utterances"]]
+    result = run_cli(
+        "replay", str(RECORDINGS / "digits_sequence.wav"), "--model", "fsdd-digits", "--anomaly-model", "speech-ae",
+        "--speed", "0", "--jsonl", "-",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["label"] for line in result.stdout.splitlines() if line.strip()] == expected
