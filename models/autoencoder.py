@@ -162,6 +162,14 @@ def delayed_target(
     return padded[: x_seq.shape[0]], padded[-delay_steps:]
 
 
+def aligned_steps(
+    reconstruction: torch.Tensor, target_seq: torch.Tensor, delay_steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Within one sequence ``[T, B, ...]``, the pairs a delayed target scores: ``(x̂_t, x_{t−d})`` for
+    ``t ≥ d`` (the first ``d`` reconstructions have no ``x_{t−d}`` in it), as training scores them."""
+    return reconstruction[delay_steps:], target_seq[: target_seq.shape[0] - delay_steps]
+
+
 SETTLING_STEPS = 30  # several membrane time constants (40–80 ms at 10 ms steps)
 
 

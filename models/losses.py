@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .autoencoder import aligned_steps
 from .registry import model_kind_name
 
 IGNORE_TARGET = -1  # a step without a target (padding, or the unconstrained decay after an event)
@@ -77,10 +78,7 @@ def psp_mmd(posterior_probs: torch.Tensor, prior_probs: torch.Tensor, tau_steps:
 def aligned_nrmse(model, recon: torch.Tensor, target_seq: torch.Tensor) -> torch.Tensor:
     """:func:`nrmse` of ``x̂_t`` against ``x_{t−d}``, ``d`` = the model's ``target_delay_steps``, over the steps
     that have a ``t − d`` in the sequence (the first ``d`` reconstructions are not scored)."""
-    delay = model.config.target_delay_steps
-    if delay == 0:
-        return nrmse(recon, target_seq)
-    return nrmse(recon[delay:], target_seq[: target_seq.shape[0] - delay])
+    return nrmse(*aligned_steps(recon, target_seq, model.config.target_delay_steps))
 
 
 def sae_loss(model, x_seq: torch.Tensor, target_seq: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

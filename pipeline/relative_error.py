@@ -52,10 +52,6 @@ class RunningMeanBaseline:
         self.mean = means[-1]
         return ((means - target.reshape(target.shape[0], -1).double().numpy()) ** 2).sum(axis=1)
 
-    def squared_error(self, steps: torch.Tensor, target: torch.Tensor) -> float:
-        """``Σ (m_t − target_t)²`` over the chunk's steps."""
-        return float(self.squared_errors(steps, target).sum())
-
 
 class RecentRelativeError:
     """The relative error of a stream's last ``window_steps`` steps, from per-step squared errors."""
@@ -77,23 +73,16 @@ class RecentRelativeError:
         return float(self.errors.sum() / max(self.baseline_errors.sum(), 1e-12)) if self.errors.size else 0.0
 
 
-def sequence_relative_errors(
-    model: torch.nn.Module, sequences: list[torch.Tensor], window_steps: int = RELATIVE_WINDOW_STEPS
-) -> np.ndarray:
-    """Calibration: the relative error of the last ``window_steps`` steps of each stream ``[T, 1, ...]``
-    (a held-back clip and the silence after it, where a paired classifier decides), each from the
-    state a stream starts in; batches of images (``B > 1``) are skipped."""
-    from ..models.autoencoder import delayed_target, settled_state
+def step_squared_errors(reconstruction: torch.Tensor, target: torch.Tensor) -> np.ndarray:
+    """The autoencoder's ``Σ (x̂_t − target_t)²`` per step ``[T]`` (over features and batch), in float64."""
+    return (reconstruction - target).pow(2).flatten(1).sum(dim=1).double().numpy()
 
-    scores = []
-    with torch.no_grad():
-        for steps in sequences:
-            if steps.shape[1] != 1:
-                continue
-            reconstruction, _ = model(steps, settled_state(model, steps))
-            target, _ = delayed_target(steps, model.config.target_delay_steps)
-            recent = RecentRelativeError(window_steps)
-            errors = (reconstruction - target).pow(2).flatten(1).sum(dim=1).double().numpy()
-            recent.push(errors, RunningMeanBaseline().squared_errors(steps, target))
-            scores.append(recent.value())
-    return np.sort(np.asarray(scores))
+
+def last_relative_error(
+    reconstruction: torch.Tensor, steps: torch.Tensor, target: torch.Tensor, window_steps: int = RELATIVE_WINDOW_STEPS
+) -> float:
+    """Calibration: the relative error of the last ``window_steps`` steps of one whole stream (a held-back
+    clip and the silence after it, where a paired classifier decides), from its reconstruction."""
+    recent = RecentRelativeError(window_steps)
+    recent.push(step_squared_errors(reconstruction, target), RunningMeanBaseline().squared_errors(steps, target))
+    return recent.value()

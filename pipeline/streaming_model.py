@@ -26,7 +26,7 @@ from ..sources.events.front_end.streaming import EventFrontEnd
 from ..sources.step_targets import UNKNOWN_LABEL
 from .decisions import DecisionConfig, SegmentDecision, StreamDecision, make_decision
 from .detection import Detection
-from .relative_error import RecentRelativeError, RunningMeanBaseline
+from .relative_error import RecentRelativeError, RunningMeanBaseline, step_squared_errors
 
 
 class FrontEnd(Protocol):
@@ -124,7 +124,7 @@ class StreamingModel:
             delay = self.network.config.target_delay_steps
             target, self.target_history = delayed_target(steps, delay, self.target_history)
             readout = reconstruction_error(outputs, target)[:, 0]
-            errors = (outputs - target).pow(2).flatten(1).sum(dim=1).double().numpy()  # [T]
+            errors = step_squared_errors(outputs, target)  # [T]
             baseline_errors = self.baseline.squared_errors(steps, target)
             self.recent.push(errors, baseline_errors)
             self.squared_error_sum += float(errors.sum())
@@ -297,11 +297,13 @@ def make_paired_model(
         )
     scores_override = {"emit_scores": True, **{k: v for k, v in (overrides or {}).items() if k == "score_threshold"}}
     classifier_overrides = {k: v for k, v in (overrides or {}).items() if k == "on_threshold"}
+    from .training.autoencoder import threshold_at  # (it imports this module)
+
     calibration = autoencoder.config.get("calibration", {})
     relative_threshold = None
     if calibration.get("relative_scores"):  # checkpoints calibrated before it have none
         rate = calibration["false_alarm_rate"] if false_alarm_rate is None else false_alarm_rate
-        relative_threshold = float(np.quantile(np.asarray(calibration["relative_scores"]), 1.0 - rate))
+        relative_threshold = threshold_at(calibration, rate, key="relative_scores")
     return PairedStreamingModel(
         make_streaming_model(classifier, source_name, classifier_overrides, live),
         make_streaming_model(autoencoder, source_name, scores_override, live),

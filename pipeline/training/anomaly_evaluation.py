@@ -85,12 +85,12 @@ def evaluate_anomaly(
     labelled = [(p, "normal") for p in normal_files] + [(p, "anomalous") for p in anomalous_files]
     for path, label in tqdm(labelled, desc="scoring (streaming)", file=sys.stderr, mininterval=progress_interval_s()):
         rows.append({**file_score(loaded, path), "set": label})
-    normal = np.array([row["mse"] for row in rows if row["set"] == "normal"])
-    anomalous = np.array([row["mse"] for row in rows if row["set"] == "anomalous"])
-    curve = roc_curve(normal, anomalous)
 
     def per_set(name: str, key: str) -> np.ndarray:
         return np.array([row[key] for row in rows if row["set"] == name])
+
+    normal, anomalous = per_set("normal", "mse"), per_set("anomalous", "mse")
+    curve = roc_curve(normal, anomalous)
 
     metrics: dict = {
         "model": str(loaded.path),

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ...models.autoencoder import delayed_target, settled_state
+from ...models.autoencoder import aligned_steps, delayed_target, settled_state
 from ...models.checkpoint import load_checkpoint, save_checkpoint
 from ...models.losses import autoencoder_loss
 from ...models.registry import MODEL_KINDS
@@ -55,7 +55,7 @@ from ...sources.images.mnist import mnist_folder, mnist_split
 from ...sources.labelled_clips import list_labelled_clips, split_by_speaker, split_by_take
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder, rate_encode
 from ..decisions import DecisionConfig
-from ..relative_error import RELATIVE_WINDOW_STEPS, sequence_relative_errors
+from ..relative_error import RELATIVE_WINDOW_STEPS, last_relative_error
 from ..streaming_model import reconstruction_error
 from .audio import clip_features, feature_statistics
 from .loop import progress_interval_s, train_epoch
@@ -175,9 +175,10 @@ def window_means(errors: torch.Tensor, window_steps: int) -> np.ndarray:
     return errors.unfold(0, window_steps, 1).mean(dim=-1).reshape(-1).numpy()
 
 
-def threshold_at(calibration: dict, false_alarm_rate: float) -> float:
-    """The score threshold that a share ``false_alarm_rate`` of normal windows exceed."""
-    scores = np.asarray(calibration["window_scores"], dtype=np.float64)
+def threshold_at(calibration: dict, false_alarm_rate: float, key: str = "window_scores") -> float:
+    """The score threshold that a share ``false_alarm_rate`` of normal windows exceed (of the held-back
+    streams' relative errors with ``key="relative_scores"``)."""
+    scores = np.asarray(calibration[key], dtype=np.float64)
     if not 0.0 < false_alarm_rate < 1.0:
         raise ValueError(f"--false-alarm-rate {false_alarm_rate}: expected a share between 0 and 1, e.g. 0.01")
     return float(np.quantile(scores, 1.0 - false_alarm_rate))
@@ -187,15 +188,16 @@ def calibrate(model: torch.nn.Module, sequences: list[torch.Tensor], window_step
     """Window scores of held-back normal sequences ``[T, B, ...]``, each from the state a stream starts in
     (:func:`~spikestream.models.autoencoder.settled_state`)."""
     model.eval()
-    scores = []
+    scores, relative = [], []
     with torch.no_grad():
         for steps in sequences:
             reconstruction, _ = model(steps, settled_state(model, steps))
             target, _ = delayed_target(steps, model.config.target_delay_steps)
             scores.append(window_means(reconstruction_error(reconstruction, target), window_steps))
-    scores = np.sort(np.concatenate(scores))
+            if steps.shape[1] == 1:  # streams only (none for MNIST's batches of images)
+                relative.append(last_relative_error(reconstruction, steps, target))
+    scores, relative = np.sort(np.concatenate(scores)), np.sort(np.asarray(relative))
     kept = scores[np.linspace(0, len(scores) - 1, min(CALIBRATION_SAMPLES, len(scores))).astype(int)]
-    relative = sequence_relative_errors(model, sequences)  # streams only (none for MNIST's image batches)
     return {
         "window_steps": window_steps, "windows": int(len(scores)), "window_scores": [float(v) for v in kept],
         **({"relative_window_steps": RELATIVE_WINDOW_STEPS, "relative_scores": [float(v) for v in relative]}
@@ -420,14 +422,12 @@ def held_out_reconstruction(model: torch.nn.Module, batches: list[tuple[torch.Te
     per-feature mean of the held-out targets at every step); ``x̂_t`` against ``x_{t−d}`` (the model's
     ``target_delay_steps``) over the steps that have one, as the loss scores it."""
     model.eval()
-    delay = model.config.target_delay_steps
     squared, baseline, variance, count = 0.0, 0.0, 0.0, 0
     with torch.no_grad():
-        targets = torch.cat([target[: target.shape[0] - delay].reshape(-1, *target.shape[2:]) for _, target in batches])
+        pairs = [aligned_steps(model(steps)[0], target, model.config.target_delay_steps) for steps, target in batches]
+        targets = torch.cat([target.reshape(-1, *target.shape[2:]) for _, target in pairs])
         feature_mean = targets.mean(dim=0)
-        for steps, target in batches:
-            reconstruction, _ = model(steps)
-            reconstruction, target = reconstruction[delay:], target[: target.shape[0] - delay]
+        for reconstruction, target in pairs:
             squared += float((reconstruction - target).pow(2).sum())
             baseline += float((target - feature_mean).pow(2).sum())
             count += target.numel()
