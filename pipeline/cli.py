@@ -21,8 +21,16 @@ from pathlib import Path
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
 
-def number(low: float | None = None, high: float | None = None, *, low_open: bool = False, integer: bool = False):
-    """An argparse ``type``: a finite number within ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+def number(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+):
+    """An argparse ``type``: a finite number within ``[low, high]`` (open at ``low`` with ``low_open``, at
+    ``high`` with ``high_open``)."""
 
     def parse(text: str) -> float | int:
         try:
@@ -30,9 +38,12 @@ def number(low: float | None = None, high: float | None = None, *, low_open: boo
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if integer else 'a number'}") from None
         too_low = low is not None and (value <= low if low_open else value < low)
-        if not math.isfinite(value) or too_low or (high is not None and value > high):
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if not math.isfinite(value) or too_low or too_high:
             bound = f"{'>' if low_open else '>='} {low}" if low is not None else ""
-            bound += (" and " if bound and high is not None else "") + (f"<= {high}" if high is not None else "")
+            bound += (" and " if bound and high is not None else "") + (
+                f"{'<' if high_open else '<='} {high}" if high is not None else ""
+            )
             raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number {bound}".rstrip())
         return value
 
@@ -77,7 +88,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--false-alarm-rate",
-        type=number(0, 1, low_open=True),
+        type=number(0, 1, low_open=True, high_open=True),  # a rate of 1 would flag everything: no threshold
         metavar="F",
         help=(
             "autoencoders: the threshold normal input exceeds this share of the time"

@@ -226,6 +226,7 @@ def test_bad_autoencoder_input_is_named(audio_ae, tmp_path, fsdd_dir):
         ),
         (["train", "autoencoder", "--data", str(empty), "--out", str(tmp_path / "m")], "no audio files"),
         (["replay", str(DIGITS), "--false-alarm-rate", "0.01"], "pass an autoencoder"),
+        (["replay", str(DIGITS), "--model", str(audio_ae), "--false-alarm-rate", "1"], "expected a finite number > 0"),
         (["merge", str(audio_ae), "--out", str(tmp_path / "merged")], "is an autoencoder"),
     ]
     for args, message in cases:
