@@ -25,6 +25,7 @@ from ..sources.events.front_end.framing import EventFrontEndConfig
 from ..sources.events.front_end.streaming import EventFrontEnd
 from ..sources.step_targets import UNKNOWN_LABEL
 from .decisions import DecisionConfig, SegmentDecision, StreamDecision, make_decision
+from .decisions.anomaly import threshold_at
 from .detection import Detection
 from .relative_error import RecentRelativeError, RunningMeanBaseline, step_squared_errors
 
@@ -297,8 +298,6 @@ def make_paired_model(
         )
     scores_override = {"emit_scores": True, **{k: v for k, v in (overrides or {}).items() if k == "score_threshold"}}
     classifier_overrides = {k: v for k, v in (overrides or {}).items() if k == "on_threshold"}
-    from .training.autoencoder import threshold_at  # (it imports this module)
-
     calibration = autoencoder.config.get("calibration", {})
     relative_threshold = None
     if calibration.get("relative_scores"):  # checkpoints calibrated before it have none

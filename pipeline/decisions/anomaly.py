@@ -56,3 +56,12 @@ class AnomalyDecision(StreamDecision):
                 self._active, self._last_fired_us = True, now_us
                 fired.append(Decision(ANOMALY_CLASS, float(mean), now_us, threshold))
         return fired
+
+
+def threshold_at(calibration: dict, false_alarm_rate: float, key: str = "window_scores") -> float:
+    """The score threshold that a share ``false_alarm_rate`` of normal windows exceed (of the held-back
+    streams' relative errors with ``key="relative_scores"``)."""
+    scores = np.asarray(calibration[key], dtype=np.float64)
+    if not 0.0 < false_alarm_rate < 1.0:
+        raise ValueError(f"--false-alarm-rate {false_alarm_rate}: expected a share between 0 and 1, e.g. 0.01")
+    return float(np.quantile(scores, 1.0 - false_alarm_rate))

@@ -55,6 +55,7 @@ from ...sources.images.mnist import mnist_folder, mnist_split
 from ...sources.labelled_clips import list_labelled_clips, split_by_speaker, split_by_take
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder, rate_encode
 from ..decisions import DecisionConfig
+from ..decisions.anomaly import threshold_at
 from ..relative_error import RELATIVE_WINDOW_STEPS, last_relative_error
 from ..streaming_model import reconstruction_error
 from .audio import clip_features, feature_statistics
@@ -173,15 +174,6 @@ def window_means(errors: torch.Tensor, window_steps: int) -> np.ndarray:
     if errors.shape[0] < window_steps:
         return np.zeros(0)
     return errors.unfold(0, window_steps, 1).mean(dim=-1).reshape(-1).numpy()
-
-
-def threshold_at(calibration: dict, false_alarm_rate: float, key: str = "window_scores") -> float:
-    """The score threshold that a share ``false_alarm_rate`` of normal windows exceed (of the held-back
-    streams' relative errors with ``key="relative_scores"``)."""
-    scores = np.asarray(calibration[key], dtype=np.float64)
-    if not 0.0 < false_alarm_rate < 1.0:
-        raise ValueError(f"--false-alarm-rate {false_alarm_rate}: expected a share between 0 and 1, e.g. 0.01")
-    return float(np.quantile(scores, 1.0 - false_alarm_rate))
 
 
 def calibrate(model: torch.nn.Module, sequences: list[torch.Tensor], window_steps: int) -> dict:
