@@ -17,7 +17,10 @@ and streams all 500 clips of the left-out speaker through the pipeline:
   layers learn the digits from the four FSDD voices;
 * ``keyword-layers-tuned``: the same, with the shared blocks trained further on the digits;
 * ``spec-augment``: ``baseline`` with SpecAugment-style masks on the training MFCCs (two time spans of
-  up to 80 ms, two bands of up to 3 of the 20 coefficients; ``--spec-augment 2,80,2,3``).
+  up to 80 ms, two bands of up to 3 of the 20 coefficients; ``--spec-augment 2,80,2,3``);
+* ``speech-mean``: ``baseline`` whose features have the running mean of the speech heard so far
+  removed (causal per-utterance cepstral mean normalisation, ``--speech-mean 300,50,0``;
+  :mod:`spikestream.sources.audio.speech_mean`), in training and in the stream alike.
 
 ``--merges extra-voices+rooms,...`` also streams the merged ensembles of those recipes' models
 (``spikestream merge``; ``models/ensemble.py``), after every recipe they name has been trained.
@@ -50,6 +53,7 @@ from spikestream.models.ensemble import merge_checkpoints
 from spikestream.pipeline.training.audio import AudioTrainingSettings, train_audio
 from spikestream.pipeline.training.evaluate import evaluate_audio
 from spikestream.sources.audio.feature_masks import FeatureMaskConfig
+from spikestream.sources.audio.speech_mean import SpeechMeanConfig
 from spikestream.sources.audio.training_examples import CanvasConfig
 from spikestream.sources.labelled_clips import list_labelled_clips
 
@@ -68,6 +72,7 @@ def recipes(extra_voices_dir: Path) -> dict[str, AudioTrainingSettings]:
     keyword_layers = replace(baseline, shared_layers_from="keywords", freeze_shared_layers=True)
     keyword_layers_tuned = replace(baseline, shared_layers_from="keywords")
     spec_augment = replace(baseline, feature_masks=FeatureMaskConfig(2, 80.0, 2, 3))
+    speech_mean = replace(baseline, speech_mean=SpeechMeanConfig())
     return {
         "baseline": baseline,
         "extra-voices": extra,
@@ -76,6 +81,7 @@ def recipes(extra_voices_dir: Path) -> dict[str, AudioTrainingSettings]:
         "keyword-layers": keyword_layers,
         "keyword-layers-tuned": keyword_layers_tuned,
         "spec-augment": spec_augment,
+        "speech-mean": speech_mean,
     }
 
 

@@ -319,6 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(audio; default -20,6)",
     )
     train.add_argument(
+        "--speech-mean",
+        metavar="TAU,PRIOR,GATE",
+        help="remove the running mean of the speech heard so far from the MFCCs, kept in the checkpoint: "
+        "time constant and prior weight in frames, speech gate on the standardised c0 (audio; e.g. "
+        "300,50,0; default off or as --init-from)",
+    )
+    train.add_argument(
         "--dc-cutoff-hz",
         type=float,
         metavar="HZ",

@@ -41,6 +41,7 @@ from ...sources.audio.augment import trim_silence
 from ...sources.audio.feature_masks import FeatureMaskConfig, mask_features
 from ...sources.audio.front_end import AudioFrontEndConfig, features_to_steps, remove_dc
 from ...sources.audio.mfcc import MfccConfig, StreamingMfcc
+from ...sources.audio.speech_mean import SpeechMeanConfig
 from ...sources.audio.training_examples import CanvasConfig, make_example
 from ...sources.labelled_clips import (
     LabelledClip,
@@ -103,6 +104,7 @@ class AudioTrainingSettings:
     noise_data: tuple[str, ...] = ()  # folders of real background recordings
     trim_db: float | None = None  # cut each clip to its word (frames within this many dB of the loudest)
     crop_ms: float | None = None  # each example: a random stretch this long of a longer clip (sound events)
+    speech_mean: SpeechMeanConfig | None = None  # remove the running speech mean from the features (None: off)
 
 
 def training_split(settings: AudioTrainingSettings, data_dir: str | Path) -> tuple[list, list, list[str]]:
@@ -292,6 +294,8 @@ def train_audio(
         front_end = AudioFrontEndConfig.from_dict((initial or shared).config["front_end"])
         if settings.dc_cutoff_hz is not None:  # the fine-tune learns the blocked features; statistics kept
             front_end = replace(front_end, dc_cutoff_hz=settings.dc_cutoff_hz)
+        if settings.speech_mean is not None:  # likewise the speech-mean normalised features
+            front_end = replace(front_end, speech_mean=settings.speech_mean)
     else:
         no_dc = AudioFrontEndConfig(mfcc=settings.mfcc, dc_cutoff_hz=settings.dc_cutoff_hz)
         distinct = list({id(clip): clip for clip in train_audio_clips}.values())  # repeated unknown clips once
@@ -304,6 +308,7 @@ def train_audio(
             feature_mean=tuple(float(v) for v in mean),
             feature_std=tuple(float(v) for v in std),
             dc_cutoff_hz=settings.dc_cutoff_hz,
+            speech_mean=settings.speech_mean,
         )
     encoder = SpikeEncoder(front_end.encoder, settings.mfcc.hop_ms / 1000.0, seed=settings.seed)
     model = ConvSNNClassifier(

@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 
 from ...sources.audio.feature_masks import FeatureMaskConfig
 from ...sources.audio.mfcc import MfccConfig
+from ...sources.audio.speech_mean import SpeechMeanConfig
 from ..errors import UsageError
 from .audio import AudioTrainingSettings
 
@@ -40,6 +41,17 @@ def mfcc_settings(text: str) -> MfccConfig:
         return MfccConfig(**values)
     except ValueError as error:
         raise UsageError(f"--mfcc {text!r}: {error}") from None
+
+
+def speech_mean_settings(text: str) -> SpeechMeanConfig:
+    """``--speech-mean TAU_FRAMES,PRIOR_FRAMES,GATE_Z`` (e.g. ``300,50,0``) → the front end's running
+    speech-mean normalisation."""
+    expected = "TAU_FRAMES,PRIOR_FRAMES,GATE_Z such as 300,50,0 (frames, frames, standard deviations)"
+    tau, prior, gate = comma_separated("--speech-mean", text, float, 3, expected)
+    try:
+        return SpeechMeanConfig(time_constant_frames=tau, prior_frames=prior, gate_z=gate)
+    except ValueError as error:
+        raise UsageError(f"--speech-mean {text!r}: {error}") from None
 
 
 def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
@@ -107,6 +119,8 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
         settings.canvas = replace(settings.canvas, timing=timing)
     if args.mfcc:
         settings.mfcc = mfcc_settings(args.mfcc)
+    if args.speech_mean is not None:
+        settings.speech_mean = speech_mean_settings(args.speech_mean)
     if args.spec_augment is not None:  # an empty value is refused below, not read as "no masks"
         expected = "TIME_MASKS,TIME_MASK_MS,COEFFICIENT_MASKS,COEFFICIENT_WIDTH such as 2,80,2,3"
         time_masks, time_ms, coefficient_masks, width = comma_separated(

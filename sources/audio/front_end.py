@@ -1,7 +1,8 @@
 """The audio front end: audio chunks → spike steps ``[T, 1, C, F]``, one streaming stage each.
 
 samples → optional :class:`DcBlocker` (``dc_cutoff_hz``) → :class:`StreamingMfcc` (one frame per hop) →
-standardise with the training set's per-coefficient mean/std → :func:`unit_interval` → spike encoder.
+standardise with the training set's per-coefficient mean/std → optionally remove the running mean of
+the speech heard so far (``speech_mean``, :mod:`.speech_mean`) → :func:`unit_interval` → spike encoder.
 With ``level_rise`` set, each step also carries its frame's speech-band level and the stream's recent
 noise floor (:mod:`.level_rise`, dB; :meth:`AudioFrontEnd.take_levels`), which a segment decision
 with ``min_rise_db`` reads to stay quiet on steady sounds.
@@ -33,6 +34,7 @@ from ..spike_encoding import EncoderConfig, SpikeEncoder, unit_interval
 from .dc_blocker import DcBlocker, dc_block, dc_blocker_pole
 from .level_rise import LevelRise, LevelRiseConfig
 from .mfcc import AnalysedFrames, MfccConfig, PowerFrames, StreamingFrames, StreamingMfcc
+from .speech_mean import SpeechMean, SpeechMeanConfig
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class AudioFrontEndConfig:
     lead_silence_ms: float = 300.0  # digital silence streamed before the first sample (whole hops)
     tail_silence_ms: float = 700.0  # digital silence streamed after the last sample, at flush
     level_rise: LevelRiseConfig | None = None  # per-step level and noise floor (None = not computed)
+    speech_mean: SpeechMeanConfig | None = None  # running speech mean removed from the features (None = off)
 
     kind = "audio"
 
@@ -91,6 +94,8 @@ class AudioFrontEndConfig:
             values["dc_cutoff_hz"] = self.dc_cutoff_hz
         if self.level_rise is not None:
             values["level_rise"] = self.level_rise.to_dict()
+        if self.speech_mean is not None:  # absent from checkpoints made without it
+            values["speech_mean"] = self.speech_mean.to_dict()
         return values
 
     @classmethod
@@ -106,6 +111,7 @@ class AudioFrontEndConfig:
             lead_silence_ms=float(values.get("lead_silence_ms", cls.lead_silence_ms)),
             tail_silence_ms=float(values.get("tail_silence_ms", cls.tail_silence_ms)),
             level_rise=None if values.get("level_rise") is None else LevelRiseConfig.from_dict(values["level_rise"]),
+            speech_mean=None if values.get("speech_mean") is None else SpeechMeanConfig(**values["speech_mean"]),
         )
 
 
@@ -123,11 +129,20 @@ def remove_dc(samples: np.ndarray, config: AudioFrontEndConfig) -> np.ndarray:
     return dc_block(samples, dc_blocker_pole(config.dc_cutoff_hz, config.mfcc.sample_rate_hz))[0]
 
 
-def features_to_steps(features: np.ndarray, config: AudioFrontEndConfig, encoder: SpikeEncoder) -> torch.Tensor:
-    """MFCC frames ``[T, F]`` → spike steps ``[T', 1, C, F]`` with the configured encoder."""
+def features_to_steps(
+    features: np.ndarray, config: AudioFrontEndConfig, encoder: SpikeEncoder, speech_mean: SpeechMean | None = None
+) -> torch.Tensor:
+    """MFCC frames ``[T, F]`` → spike steps ``[T', 1, C, F]`` with the configured encoder.
+
+    With ``config.speech_mean`` the frames continue ``speech_mean``'s stream (a stream's normaliser),
+    or start a new one (``None``: a whole clip or training canvas from its first frame)."""
     mean = np.asarray(config.feature_mean, dtype=np.float32)
     std = np.asarray(config.feature_std, dtype=np.float32)
-    normalised = unit_interval(torch.from_numpy(standardise(features, mean, std)).float())
+    standardised = standardise(features, mean, std)
+    if config.speech_mean is not None:
+        normaliser = speech_mean or SpeechMean(config.speech_mean, features.shape[1])
+        standardised = normaliser.push(standardised)
+    normalised = unit_interval(torch.from_numpy(np.asarray(standardised, dtype=np.float32)))
     return encoder(normalised[:, None, None, :])
 
 
@@ -151,6 +166,7 @@ class AudioFrontEnd:
         # framing and power spectra only, no MFCC)
         self._level_framer = None if self.level_rise is None or self.dc_blocker is None else StreamingFrames(mfcc)
         self._levels: list[tuple[np.ndarray, np.ndarray]] = []  # (level, floor) dB of steps not yet taken
+        self.speech_mean = None if config.speech_mean is None else SpeechMean(config.speech_mean, mfcc.n_mfcc)
         self._lead_due = True
 
     @property
@@ -175,6 +191,8 @@ class AudioFrontEnd:
             self.level_rise.reset()
         if self._level_framer is not None:
             self._level_framer.reset()
+        if self.speech_mean is not None:
+            self.speech_mean.reset()
         self._levels = []
 
     def push(self, samples: np.ndarray) -> torch.Tensor:
@@ -194,7 +212,7 @@ class AudioFrontEnd:
             heard = frames if raw is None else raw
             level_db, floor_db = self.level_rise.push(heard.samples, heard.power)
             self._levels.append((np.repeat(level_db, repeat), np.repeat(floor_db, repeat)))
-        return features_to_steps(frames.features, self.config, self.encoder)
+        return features_to_steps(frames.features, self.config, self.encoder, self.speech_mean)
 
     def take_levels(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(level_db [T], floor_db [T])`` of the ``T`` steps returned since the last call (NaN where a
@@ -223,4 +241,6 @@ class AudioFrontEnd:
         self._lead_due = True  # the next push starts a new stream
         if self.level_rise is not None:
             self.level_rise.reset()
+        if self.speech_mean is not None:
+            self.speech_mean.reset()
         return last if tail is None else torch.cat([tail, last])

@@ -47,6 +47,8 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
         "0.3",
         "--spec-augment",
         "2,80,2,3",
+        "--speech-mean",
+        "200,30,0.5",
         "--epochs",
         "1",
         "--out",
@@ -65,6 +67,8 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
         "coefficient_masks": 2,
         "coefficient_mask_width": 3,
     }
+    speech_mean = {"time_constant_frames": 200.0, "prior_frames": 30.0, "gate_z": 0.5}
+    assert loaded.config["front_end"]["speech_mean"] == speech_mean
     exported = run_cli("export", str(out), "--nir", str(tmp_path / "model.nir"))  # trained hardware-friendly: exact
     assert exported.returncode == 0, exported.stderr
     assert loaded.labels == ["background"] + [str(d) for d in range(10)]
@@ -218,6 +222,15 @@ def test_shared_layers_options_that_cannot_work_are_clear_errors(tmp_path, fsdd_
     ):
         result = run_cli(*common, *extra)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_speech_mean_values_that_cannot_work_are_clear_errors(tmp_path, fsdd_dir):
+    for value, expected in (("300,50", "TAU_FRAMES,PRIOR_FRAMES,GATE_Z"), ("0,50,0", "time_constant_frames=0.0")):
+        options = ("--data", str(fsdd_dir), f"--speech-mean={value}", "--out", str(tmp_path / "m"))
+        result = run_cli("train", "audio", *options)
+        assert result.returncode == 2 and f"--speech-mean {value!r}" in result.stderr, result.stderr
+        assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not (tmp_path / "m").exists()
 
 
