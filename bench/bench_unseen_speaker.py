@@ -20,7 +20,9 @@ and streams all 500 clips of the left-out speaker through the pipeline:
   up to 80 ms, two bands of up to 3 of the 20 coefficients; ``--spec-augment 2,80,2,3``);
 * ``speech-mean``: ``baseline`` whose features have the running mean of the speech heard so far
   removed (causal per-utterance cepstral mean normalisation, ``--speech-mean 300,50,0``;
-  :mod:`spikestream.sources.audio.speech_mean`), in training and in the stream alike.
+  :mod:`spikestream.sources.audio.speech_mean`), in training and in the stream alike;
+* ``speech-mean-strong``: the same with a prior of 5 frames instead of 50 (``--speech-mean 300,5,0``):
+  nearly the whole mean of the word so far is removed.
 
 ``--merges extra-voices+rooms,...`` also streams the merged ensembles of those recipes' models
 (``spikestream merge``; ``models/ensemble.py``), after every recipe they name has been trained.
@@ -73,6 +75,7 @@ def recipes(extra_voices_dir: Path) -> dict[str, AudioTrainingSettings]:
     keyword_layers_tuned = replace(baseline, shared_layers_from="keywords")
     spec_augment = replace(baseline, feature_masks=FeatureMaskConfig(2, 80.0, 2, 3))
     speech_mean = replace(baseline, speech_mean=SpeechMeanConfig())
+    speech_mean_strong = replace(baseline, speech_mean=SpeechMeanConfig(prior_frames=5.0))
     return {
         "baseline": baseline,
         "extra-voices": extra,
@@ -82,6 +85,7 @@ def recipes(extra_voices_dir: Path) -> dict[str, AudioTrainingSettings]:
         "keyword-layers-tuned": keyword_layers_tuned,
         "spec-augment": spec_augment,
         "speech-mean": speech_mean,
+        "speech-mean-strong": speech_mean_strong,
     }
 
 

@@ -404,7 +404,8 @@ def train_audio(
         "task": "audio-classifier",
         "labels": labels,
         "front_end": front_end.to_dict(),
-        "decision": asdict(AUDIO_DECISION),
+        # a fine-tune keeps the decision its checkpoint was tuned with, as it keeps its front end
+        "decision": dict(initial.config["decision"]) if initial is not None else asdict(AUDIO_DECISION),
         "training": {
             "data": str(data_dir),
             "train_clips": len(train_clips),

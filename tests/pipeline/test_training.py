@@ -8,6 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from spikestream.models.checkpoint import load_checkpoint
+from spikestream.sources.audio.front_end import AudioFrontEndConfig
 
 from .cli_runner import REPO_ROOT, run_cli
 
@@ -155,6 +156,24 @@ def test_augmentation_and_channel_options_out_of_range_are_clear_errors(tmp_path
                           ("n_mfcc=80", "n_mfcc must be in 1..n_mels=40")):  # fmt: skip
         result = run_cli("train", "audio", "--data", str(fsdd_dir), "--mfcc", mfcc, "--out", str(tmp_path / "m"))
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_fine_tune_keeps_the_front_end_and_decision_of_the_checkpoint_it_starts_from(tmp_path, fsdd_dir):
+    # the shipped models' decisions were tuned after training (level gate, word-end commit); a fine-tune
+    # that fell back to the default decision silently lost them (latency 190 -> 540 ms for keywords)
+    data = tmp_path / "clips"
+    data.mkdir()
+    for digit in range(10):
+        for take in (0, 5):  # take 0 held back, 5 trains
+            (data / f"{digit}_jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
+    out = tmp_path / "tuned"
+    options = ("--data", str(data), "--init-from", "fsdd-digits", "--epochs", "1", "--threads", "1", "--out", str(out))
+    result = run_cli("train", "audio", *options, timeout_s=600)
+    assert result.returncode == 0, result.stderr
+    shipped, tuned = load_checkpoint("fsdd-digits").config, load_checkpoint(out).config
+    assert tuned["decision"] == shipped["decision"] and tuned["decision"]["min_rise_db"] == 10.0
+    front_end = AudioFrontEndConfig.from_dict  # the same settings (defaults now written out)
+    assert front_end(tuned["front_end"]) == front_end(shipped["front_end"])
 
 
 def test_init_from_a_checkpoint_with_other_labels_is_a_clear_error(tmp_path, fsdd_dir):
