@@ -140,7 +140,7 @@ def features_to_steps(
     std = np.asarray(config.feature_std, dtype=np.float32)
     standardised = standardise(features, mean, std)
     if config.speech_mean is not None:
-        normaliser = speech_mean or SpeechMean(config.speech_mean, features.shape[1])
+        normaliser = speech_mean if speech_mean is not None else SpeechMean(config.speech_mean, features.shape[1])
         standardised = normaliser.push(standardised)
     normalised = unit_interval(torch.from_numpy(np.asarray(standardised, dtype=np.float32)))
     return encoder(normalised[:, None, None, :])

@@ -8,20 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from spikestream.pipeline.training.audio import clip_features
 from spikestream.sources.audio.audio_file import read_audio
 from spikestream.sources.audio.augment import tilt_filter
 from spikestream.sources.audio.front_end import AudioFrontEnd, AudioFrontEndConfig, features_to_steps, standardise
-from spikestream.sources.audio.mfcc import MfccConfig, StreamingMfcc
+from spikestream.sources.audio.mfcc import MfccConfig
 from spikestream.sources.audio.speech_mean import SpeechMean, SpeechMeanConfig
 from spikestream.sources.labelled_clips import list_labelled_clips
 from spikestream.sources.spike_encoding import SpikeEncoder
 
 RATE_HZ = 8000
-
-
-def whole_features(samples: np.ndarray, mfcc: MfccConfig) -> np.ndarray:
-    stream = StreamingMfcc(mfcc)
-    return np.concatenate([stream.push(samples), stream.flush()])
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +30,7 @@ def speaker_words(fsdd_dir) -> np.ndarray:
 @pytest.fixture(scope="module")
 def front_end_config(speaker_words) -> AudioFrontEndConfig:
     mfcc = MfccConfig()
-    frames = whole_features(speaker_words, mfcc)
+    frames = clip_features(speaker_words, mfcc)
     return AudioFrontEndConfig(
         mfcc=mfcc,
         feature_mean=tuple(frames.mean(axis=0).tolist()),
@@ -47,7 +43,7 @@ def front_end_config(speaker_words) -> AudioFrontEndConfig:
 
 def test_a_stream_in_any_chunks_gets_the_features_training_computes(speaker_words, front_end_config):
     encoder = SpikeEncoder(front_end_config.encoder, frame_dt_s=0.01)
-    trained = features_to_steps(whole_features(speaker_words, front_end_config.mfcc), front_end_config, encoder)
+    trained = features_to_steps(clip_features(speaker_words, front_end_config.mfcc), front_end_config, encoder)
     rng = np.random.default_rng(1)
     cuts = np.sort(rng.choice(np.arange(1, speaker_words.size), size=60, replace=False))
     front_end = AudioFrontEnd(front_end_config)
@@ -57,7 +53,7 @@ def test_a_stream_in_any_chunks_gets_the_features_training_computes(speaker_word
     again = torch.cat([front_end.push(speaker_words), front_end.flush()])  # flush ends the stream: a new one starts
     assert torch.allclose(again, trained, atol=1e-5, rtol=0)
     plain = features_to_steps(
-        whole_features(speaker_words, front_end_config.mfcc), replace(front_end_config, speech_mean=None), encoder
+        clip_features(speaker_words, front_end_config.mfcc), replace(front_end_config, speech_mean=None), encoder
     )
     assert (trained - plain).abs().max() > 0.05  # it does change the features
 
@@ -66,8 +62,8 @@ def test_a_microphone_colour_is_largely_removed_once_the_voice_has_been_heard(sp
     config = front_end_config.speech_mean
     mean = np.asarray(front_end_config.feature_mean, np.float32)
     std = np.asarray(front_end_config.feature_std, np.float32)
-    clean = standardise(whole_features(speaker_words, front_end_config.mfcc), mean, std)
-    darker = standardise(whole_features(tilt_filter(speaker_words, -0.9), front_end_config.mfcc), mean, std)
+    clean = standardise(clip_features(speaker_words, front_end_config.mfcc), mean, std)
+    darker = standardise(clip_features(tilt_filter(speaker_words, -0.9), front_end_config.mfcc), mean, std)
     speech = (clean[:, 0] > config.gate_z) & (darker[:, 0] > config.gate_z)
     later = np.arange(clean.shape[0]) > 300  # after 3 s
     raw_shift = np.abs((darker - clean)[speech & later, 1:].mean(axis=0)).mean()
