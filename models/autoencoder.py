@@ -25,7 +25,7 @@ sizes (28 → 14 → 7 → 3) come back unchanged.
 (:mod:`.spiking_vae`), which put a stochastic latent between them. In eval mode the network is
 deterministic and feeding a sequence whole, step by step or in chunks (state passed back) gives
 the same outputs (``tests/models/test_autoencoders.py``); without gradients the time loops use
-:mod:`.neuron_inference`.
+:mod:`.neuron_loops`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .neuron_inference import li_sequence, lif_sequence
+from .neuron_loops import run_li, run_lif
 
 
 @dataclass(frozen=True)
@@ -106,30 +106,6 @@ def lif_parameters(tau_syn_ms: float, tau_mem_ms: float, v_th: float) -> norse.L
         tau_mem_inv=torch.tensor(1000.0 / tau_mem_ms),
         v_th=torch.tensor(v_th),
     )
-
-
-def run_lif(module: nn.Module, current: torch.Tensor, state):
-    """``current [T, ...]`` through a Norse LIF layer: the exact no-gradient loop when autograd is off."""
-    if isinstance(module, norse.LIF):
-        return lif_sequence(module, current, state) if not torch.is_grad_enabled() else unrolled(module, current, state)
-    return module(current, state)
-
-
-def run_li(module: norse.LI, current: torch.Tensor, state):
-    """``current [T, ...]`` through a Norse leaky integrator (membrane voltages out)."""
-    return li_sequence(module, current, state) if not torch.is_grad_enabled() else unrolled(module, current, state)
-
-
-def unrolled(module: nn.Module, current: torch.Tensor, state):
-    """Norse's own time loop (``SNN.forward``: its step function, initial state and parameters) over
-    ``current.unbind(0)``. Norse indexes ``current[t]``, whose backward writes a full-size zero tensor
-    per step (``T²`` work: a third of a training step on 28×28 images); unbinding costs one."""
-    state = state if state is not None else module.state_fallback(current)
-    outputs = []
-    for step_current in current.unbind(0):
-        output, state = module.activation(step_current, state, module.p, module.dt)
-        outputs.append(output)
-    return torch.stack(outputs), state
 
 
 def per_step(module: nn.Module, x_seq: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from .causal_conv import CausalConv
-from .neuron_inference import li_sequence, lif_sequence
+from .neuron_loops import run_li, run_lif
 
 DOWNSAMPLING = ("max-pool", "stride")
 STRIDED_MAX_MIN_VALUES = 1 << 15  # below this (a streaming call of a few steps) the pool's one call is faster
@@ -189,15 +189,14 @@ class ConvSNNClassifier(nn.Module):
         state = tuple(state) if state is not None else ((None, None),) * len(self.convs) + (None, None)
         new_state = []
         x = x_seq
-        fast = not torch.is_grad_enabled()  # same maths without Norse's per-step wrapper (see neuron_inference)
-        lif = lif_sequence if fast else (lambda module, current, previous: module(current, previous))
+        fast = not torch.is_grad_enabled()  # the time loops of neuron_loops: compiled, or unbound for training
         probe = self.spike_probe or (lambda name, values: None)
         probe("input", x_seq)
         for layer, (conv, norm, neuron, pool) in enumerate(zip(self.convs, self.norms, self.conv_neurons, self.pools)):
             history, neuron_state = state[layer]
             current, history = conv(x, history)
             current = norm(current.reshape((steps * batch,) + current.shape[2:]))
-            spikes, neuron_state = lif(neuron, current.reshape((steps, batch) + current.shape[1:]), neuron_state)
+            spikes, neuron_state = run_lif(neuron, current.reshape((steps, batch) + current.shape[1:]), neuron_state)
             new_state.append((history, neuron_state))
             probe(f"block{layer + 1}", spikes)
             flat = spikes.reshape((steps * batch,) + spikes.shape[2:])
@@ -207,16 +206,11 @@ class ConvSNNClassifier(nn.Module):
             x = pooled.reshape((steps, batch) + pooled.shape[1:])
         x = self.dropout(x.reshape(steps, batch, -1))
         hidden_current = self.hidden_in(x.reshape(steps * batch, -1)).reshape(steps, batch, -1)
-        if self.config.recurrent:
-            spikes, hidden_state = self.hidden(hidden_current, state[-2])
-        else:
-            spikes, hidden_state = lif(self.hidden, hidden_current, state[-2])
+        spikes, hidden_state = run_lif(self.hidden, hidden_current, state[-2])  # recurrent: Norse's own loop
         new_state.append(hidden_state)
         probe("hidden", spikes)
         readout_current = self.readout_in(self.dropout(spikes))
-        voltages, readout_state = (
-            li_sequence(self.readout, readout_current, state[-1]) if fast else self.readout(readout_current, state[-1])
-        )
+        voltages, readout_state = run_li(self.readout, readout_current, state[-1])
         new_state.append(readout_state)
         return voltages, tuple(new_state)
 

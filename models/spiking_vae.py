@@ -53,8 +53,8 @@ from .autoencoder import (
     SpikingEncoder,
     lif_parameters,
     per_step,
-    run_lif,
 )
+from .neuron_loops import run_lif
 
 
 @dataclass(frozen=True)

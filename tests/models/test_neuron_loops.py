@@ -1,4 +1,5 @@
-"""The compiled LIF / LI loops give Norse's bits: against Norse's modules and the tensor-operation loop."""
+"""The compiled LIF / LI loops give Norse's bits (against Norse's modules and the tensor-operation loop), and the
+training loop over unbound steps gives Norse's outputs and gradients."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import pytest
 import torch
 from norse.torch.functional.lif import LIFFeedForwardState
 
-from spikestream.models import neuron_inference
+from spikestream.models import neuron_loops
 from spikestream.models.conv_snn import lif_parameters
-from spikestream.models.neuron_inference import li_sequence, lif_sequence
+from spikestream.models.neuron_loops import li_sequence, lif_sequence, run_li, run_lif
 
 SHAPES = [(1, 1, 7), (40, 3, 24, 20), (25, 8, 512), (12, 2, 4, 6, 5)]
 
@@ -73,8 +74,8 @@ def test_the_callers_state_is_not_written_and_a_non_contiguous_current_is_read_r
 def test_per_neuron_parameters_fall_back_to_the_tensor_loop(monkeypatch):
     """Parameters that are not scalars (or another dtype) take the tensor loop, which broadcasts them."""
     calls = []
-    original = neuron_inference._lif_loop
-    monkeypatch.setattr(neuron_inference, "_lif_loop", lambda *args: calls.append(1) or original(*args))
+    original = neuron_loops._lif_loop
+    monkeypatch.setattr(neuron_loops, "_lif_loop", lambda *args: calls.append(1) or original(*args))
     p = norse.LIFParameters(
         tau_syn_inv=torch.tensor(50.0), tau_mem_inv=torch.full((7,), 25.0), v_th=torch.linspace(0.5, 1.5, 7)
     )
@@ -97,3 +98,45 @@ def test_a_parameter_changed_in_place_is_read_again():
     lif_sequence(module, current, None)
     module.p.v_th.fill_(0.25)  # an in-place change bumps the tensor's version
     assert torch.equal(lif_sequence(module, current, None)[0], norse_run(module, current, None)[0])
+
+
+@pytest.mark.parametrize("make_module, run", [(lif_module, run_lif), (li_module, run_li)])
+def test_training_loop_gives_norses_outputs_and_gradients(make_module, run):
+    """With autograd on, ``run_lif`` / ``run_li`` unbind the steps instead of indexing them (Norse's ``T²``
+    backward); the forward values and the gradient reaching the input must be Norse's."""
+    torch.manual_seed(4)
+    module = make_module()
+    current = (torch.randn(30, 4, 6) * 3.0).requires_grad_()
+    weights = torch.randn(30, 4, 6)
+    ours, ours_state = run(module, current, None)
+    (ours * weights).sum().backward()
+    ours_grad, current.grad = current.grad.clone(), None
+    theirs, theirs_state = module(current, None)
+    (theirs * weights).sum().backward()
+    assert torch.equal(ours.detach(), theirs.detach())
+    assert all(torch.equal(a.detach(), b.detach()) for a, b in zip(ours_state, theirs_state))
+    assert torch.allclose(ours_grad, current.grad, rtol=1e-5, atol=1e-6)
+    assert ours_grad.abs().sum() > 0
+
+
+def test_a_classifier_trains_with_the_unbound_loop_and_norses_gradients(monkeypatch):
+    """The conv SNN's training pass goes through ``unrolled`` for every neuron layer: its parameter
+    gradients equal those of the same network run through Norse's own module loops."""
+    from spikestream.models.conv_snn import ConvSNNClassifier, ConvSNNConfig
+
+    torch.manual_seed(5)
+    config = ConvSNNConfig(input_shape=(1, 12), n_classes=3, channels=(4, 6), kernel_t=(3, 3), dilation_t=(1, 2))
+    model = ConvSNNClassifier(config).train()
+    model.dropout.p = 0.0
+    x = torch.rand(20, 3, 1, 12) * 3.0
+    model(x)[0].square().sum().backward()
+    ours = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    norse_layers = []
+    monkeypatch.setattr(
+        neuron_loops, "unrolled", lambda module, current, state: norse_layers.append(module) or module(current, state)
+    )
+    model(x)[0].square().sum().backward()
+    assert norse_layers == [*model.conv_neurons, model.hidden, model.readout]
+    for a, b in zip(ours, [p.grad for p in model.parameters()]):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
