@@ -206,7 +206,7 @@ class ConvSNNClassifier(nn.Module):
             x = pooled.reshape((steps, batch) + pooled.shape[1:])
         x = self.dropout(x.reshape(steps, batch, -1))
         hidden_current = self.hidden_in(x.reshape(steps * batch, -1)).reshape(steps, batch, -1)
-        spikes, hidden_state = run_lif(self.hidden, hidden_current, state[-2])  # recurrent: Norse's own loop
+        spikes, hidden_state = run_lif(self.hidden, hidden_current, state[-2])
         new_state.append(hidden_state)
         probe("hidden", spikes)
         readout_current = self.readout_in(self.dropout(spikes))

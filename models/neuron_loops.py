@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from norse.torch.functional.leaky_integrator import LIState
 from norse.torch.functional.lif import LIFFeedForwardState
+from norse.torch.module.snn import SNNRecurrent
 
 
 def initial_voltage_current(current: torch.Tensor, v_leak: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,10 +181,11 @@ def li_sequence(module: norse.LI, current: torch.Tensor, state: LIState | None) 
 
 
 def run_lif(module: torch.nn.Module, current: torch.Tensor, state):
-    """``current [T, ...]`` through a Norse LIF layer: the exact no-gradient loop when autograd is off."""
-    if isinstance(module, norse.LIF):
-        return lif_sequence(module, current, state) if not torch.is_grad_enabled() else unrolled(module, current, state)
-    return module(current, state)
+    """``current [T, ...]`` through a Norse LIF layer (feed-forward or recurrent): the exact compiled loop
+    when autograd is off (feed-forward), else Norse's step function over unbound steps."""
+    if not torch.is_grad_enabled() and isinstance(module, norse.LIF):
+        return lif_sequence(module, current, state)
+    return unrolled(module, current, state)
 
 
 def run_li(module: norse.LI, current: torch.Tensor, state):
@@ -192,12 +194,13 @@ def run_li(module: norse.LI, current: torch.Tensor, state):
 
 
 def unrolled(module: torch.nn.Module, current: torch.Tensor, state):
-    """Norse's own time loop (``SNN.forward``: its step function, initial state and parameters) over
-    ``current.unbind(0)``. Norse indexes ``current[t]``, whose backward writes a full-size zero tensor
-    per step (``T²`` work: a third of a training step on 28×28 images); unbinding costs one."""
+    """Norse's own time loop (``SNN.forward`` / ``SNNRecurrent.forward``: its step function, initial
+    state, weights and parameters) over ``current.unbind(0)``. Norse indexes ``current[t]``, whose
+    backward writes a full-size zero tensor per step (``T²`` work); unbinding costs one."""
     state = state if state is not None else module.state_fallback(current)
+    weights = (module.input_weights, module.recurrent_weights) if isinstance(module, SNNRecurrent) else ()
     outputs = []
     for step_current in current.unbind(0):
-        output, state = module.activation(step_current, state, module.p, module.dt)
+        output, state = module.activation(step_current, state, *weights, module.p, module.dt)
         outputs.append(output)
     return torch.stack(outputs), state

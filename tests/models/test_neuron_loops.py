@@ -100,7 +100,14 @@ def test_a_parameter_changed_in_place_is_read_again():
     assert torch.equal(lif_sequence(module, current, None)[0], norse_run(module, current, None)[0])
 
 
-@pytest.mark.parametrize("make_module, run", [(lif_module, run_lif), (li_module, run_li)])
+def recurrent_lif_module() -> norse.LIFRecurrent:
+    torch.manual_seed(6)
+    return norse.LIFRecurrent(6, 6, p=lif_parameters(20.0, 40.0, 1.0), dt=0.01)
+
+
+@pytest.mark.parametrize(
+    "make_module, run", [(lif_module, run_lif), (li_module, run_li), (recurrent_lif_module, run_lif)]
+)
 def test_training_loop_gives_norses_outputs_and_gradients(make_module, run):
     """With autograd on, ``run_lif`` / ``run_li`` unbind the steps instead of indexing them (Norse's ``T²``
     backward); the forward values and the gradient reaching the input must be Norse's."""
