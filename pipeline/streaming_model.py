@@ -20,6 +20,7 @@ from ..models.autoencoder import delayed_target, settled_state
 from ..models.checkpoint import CheckpointError, LoadedModel
 from ..models.registry import MODEL_KINDS
 from ..sources.audio.front_end import AudioFrontEnd, AudioFrontEndConfig
+from ..sources.audio.resampling import StreamResampler
 from ..sources.chunk import Chunk
 from ..sources.events.front_end.framing import EventFrontEndConfig
 from ..sources.events.front_end.streaming import EventFrontEnd
@@ -236,10 +237,15 @@ class PairedStreamingModel:
     UNKNOWN = UNKNOWN_LABEL
 
     def __init__(
-        self, classifier: StreamingModel, autoencoder: StreamingModel, relative_threshold: float | None = None
+        self,
+        classifier: StreamingModel,
+        autoencoder: StreamingModel,
+        relative_threshold: float | None = None,
+        resampler: StreamResampler | None = None,
     ) -> None:
         self.classifier, self.autoencoder = classifier, autoencoder
         self.relative_threshold = relative_threshold
+        self.resampler = resampler  # the classifier's audio to the autoencoder's rate, when they differ
         self.source_name = classifier.source_name
         self._peak_score = 0.0  # the autoencoder's largest window score since the last detection
 
@@ -269,11 +275,18 @@ class PairedStreamingModel:
         return relabelled
 
     def process(self, chunk: Chunk) -> list[Detection]:
-        scores = self.autoencoder.process(chunk)
+        at_autoencoder_rate = chunk
+        if self.resampler is not None and not chunk.gap:
+            at_autoencoder_rate = replace(chunk, payload=self.resampler.push(chunk.payload))
+        scores = self.autoencoder.process(at_autoencoder_rate)
         return self._relabel(self.classifier.process(chunk), scores)
 
     def finish(self) -> list[Detection]:
-        scores = self.autoencoder.finish()
+        scores = []
+        if self.resampler is not None:  # what the resampling filter still holds: the stream's last samples
+            end_us = self.classifier.end_us
+            scores = self.autoencoder.process(Chunk(self.resampler.flush(), end_us, end_us))
+        scores += self.autoencoder.finish()
         return self._relabel(self.classifier.finish(), scores)
 
 
@@ -285,17 +298,18 @@ def make_paired_model(
     live: bool = False,
     false_alarm_rate: float | None = None,
 ) -> PairedStreamingModel:
-    """A classifier with an autoencoder beside it; their front ends must take the same input. The
+    """A classifier with an autoencoder beside it; their front ends must take the same kind of input
+    (audio, events); audio at another rate is resampled for the autoencoder as it streams. The
     relative-error threshold is the calibration's at ``false_alarm_rate`` (default: the checkpoint's)."""
-    if classifier.front_end_kind != autoencoder.front_end_kind or (
-        classifier.front_end_kind == "audio"
-        and classifier.config["front_end"]["mfcc"]["sample_rate_hz"]
-        != autoencoder.config["front_end"]["mfcc"]["sample_rate_hz"]
-    ):
+    if classifier.front_end_kind != autoencoder.front_end_kind:
         raise ValueError(
             f"--anomaly-model {autoencoder.name!r} takes other input ({autoencoder.front_end_kind}) than "
             f"model {classifier.name!r} ({classifier.front_end_kind}); pair models with the same front end"
         )
+    resampler = None
+    if classifier.front_end_kind == "audio":
+        rates_hz = [model.config["front_end"]["mfcc"]["sample_rate_hz"] for model in (classifier, autoencoder)]
+        resampler = StreamResampler(*rates_hz) if rates_hz[0] != rates_hz[1] else None
     scores_override = {"emit_scores": True, **{k: v for k, v in (overrides or {}).items() if k == "score_threshold"}}
     classifier_overrides = {k: v for k, v in (overrides or {}).items() if k == "on_threshold"}
     calibration = autoencoder.config.get("calibration", {})
@@ -307,4 +321,5 @@ def make_paired_model(
         make_streaming_model(classifier, source_name, classifier_overrides, live),
         make_streaming_model(autoencoder, source_name, scores_override, live),
         relative_threshold,
+        resampler,
     )

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-import soxr
 
 from ..chunk import Chunk
+from .resampling import StreamResampler
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 _UNKNOWN_DATA_BYTES = (0, 0xFFFFFFFF)  # what streaming writers leave in a WAV data chunk of unknown length
@@ -163,12 +163,12 @@ class AudioFileSource:
         resampler = None
         for block, rate in self._raw_blocks():
             if rate != self.sample_rate_hz and resampler is None:
-                resampler = soxr.ResampleStream(rate, self.sample_rate_hz, 1, dtype="float32")
+                resampler = StreamResampler(rate, self.sample_rate_hz)
             block, bad = sanitize_samples(block)
             self.nonfinite_samples += bad
-            yield block if resampler is None else resampler.resample_chunk(block)
+            yield block if resampler is None else resampler.push(block)
         if resampler is not None:
-            yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            yield resampler.flush()
 
     def __iter__(self) -> Iterator[Chunk]:
         """Blocks of exactly ``block_samples`` (the last may be shorter), stream times in µs."""

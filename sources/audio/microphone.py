@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import soxr
 
 from ..chunk import Chunk
 from .audio_file import samples_chunk
+from .resampling import StreamResampler
 
 
 class MicrophoneUnavailable(RuntimeError):
@@ -144,7 +144,7 @@ class MicrophoneSource:
         sounddevice = _sounddevice()
         resampler = None
         if self.device_sample_rate_hz != self.sample_rate_hz:
-            resampler = soxr.ResampleStream(self.device_sample_rate_hz, self.sample_rate_hz, 1, dtype="float32")
+            resampler = StreamResampler(self.device_sample_rate_hz, self.sample_rate_hz)
         emitted = 0
         max_samples = None if self.max_duration_s is None else int(self.max_duration_s * self.sample_rate_hz)
         try:
@@ -167,7 +167,7 @@ class MicrophoneSource:
                 self.captured_samples += block.size
                 samples = block.astype(np.float32) / 32768.0
                 if resampler is not None:
-                    samples = resampler.resample_chunk(samples)
+                    samples = resampler.push(samples)
                 if max_samples is not None:
                     samples = samples[: max_samples - emitted]
                 if samples.size:

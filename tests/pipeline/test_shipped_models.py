@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from spikestream.models.checkpoint import load_checkpoint
 from spikestream.pipeline.training.evaluate import evaluate_audio, evaluation_clips
 from spikestream.pipeline.training.gesture import HELD_OUT_SEED, evaluate_gestures
@@ -292,3 +294,30 @@ def test_digits_beside_speech_ae_keep_every_word_of_the_demo_recording():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["label"] for line in result.stdout.splitlines() if line.strip()] == expected
+
+
+def test_a_classifier_at_16_khz_pairs_with_the_8_khz_speech_ae_through_a_streaming_resampler(shared_data_dir, tmp_path):
+    # the pair resamples the classifier's stream for the autoencoder: its scores are those of the
+    # autoencoder alone on the same file read at 8 kHz (one soxr conversion either way, chunk-invariant)
+    import shutil
+
+    from spikestream.pipeline.runtime import run_stream
+    from spikestream.pipeline.streaming_model import make_paired_model, make_streaming_model
+    from spikestream.pipeline.training.evaluate import samples_chunks
+    from spikestream.sources.audio.audio_file import read_audio
+
+    wide = tmp_path / "keywords-16k"  # the shipped keyword network given a 16 kHz front end (its labels are moot)
+    shutil.copytree(load_checkpoint("keywords").path, wide)
+    config = json.loads((wide / "config.json").read_text())
+    config["front_end"]["mfcc"].update(sample_rate_hz=16000, n_fft=512)
+    (wide / "config.json").write_text(json.dumps(config))
+    classifier, autoencoder = load_checkpoint(wide), load_checkpoint("speech-ae")
+    path = sorted((shared_data_dir / "speech_commands" / "validation" / "up").glob("*.flac"))[3]
+    paired = make_paired_model(classifier, autoencoder, "t")
+    assert paired.resampler is not None and (paired.resampler.from_hz, paired.resampler.to_hz) == (16000, 8000)
+    run_stream(samples_chunks(read_audio(path, 16000), 16000), paired, sinks=[])
+    alone = make_streaming_model(autoencoder, "t")
+    run_stream(samples_chunks(read_audio(path, 8000), 8000, block_ms=30.0), alone, sinks=[])
+    assert paired.autoencoder.steps == alone.steps > 50
+    # the same steps; the sums of their errors differ in the last bits only (added up per chunk)
+    assert paired.autoencoder.reconstruction_metrics() == pytest.approx(alone.reconstruction_metrics(), rel=1e-6)
