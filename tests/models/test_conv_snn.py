@@ -94,7 +94,7 @@ def test_missing_checkpoint_lists_shipped_models(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_inference_loops_are_bit_identical_to_norse_modules(name):
-    """Without gradients the model uses models/neuron_loops.py; with them, Norse's modules."""
+    """Without gradients the model uses the compiled loops of models/neuron_loops.py; with them, Norse's steps."""
     torch.manual_seed(1)
     config = CASES[name]
     model = ConvSNNClassifier(config).eval()
