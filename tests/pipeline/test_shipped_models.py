@@ -255,7 +255,7 @@ def test_keywords_beside_speech_ae_say_unknown_to_environmental_sounds_and_keep_
     # reconstruct better than a running mean becomes "unknown"; words of unheard speakers stay
     import numpy as np
 
-    from spikestream.pipeline.inputs import AUDIO_BLOCK_MS
+    from spikestream.pipeline.inputs import AUDIO_BLOCK_MS, sample_rate_hz
     from spikestream.pipeline.runtime import run_stream
     from spikestream.pipeline.streaming_model import make_paired_model, make_streaming_model
     from spikestream.pipeline.training.evaluate import samples_chunks
@@ -263,19 +263,20 @@ def test_keywords_beside_speech_ae_say_unknown_to_environmental_sounds_and_keep_
 
     keywords, autoencoder = load_checkpoint("keywords"), load_checkpoint("speech-ae")
     words = {"yes", "no", "up", "down"}
+    rate = sample_rate_hz(keywords)  # the autoencoder hears the same stream at its own rate (resampled)
 
     def detections(samples, paired):
         model = make_paired_model(keywords, autoencoder, "t") if paired else make_streaming_model(keywords, "t")
-        return run_stream(samples_chunks(samples, 8000, AUDIO_BLOCK_MS), model, sinks=[]).detections
+        return run_stream(samples_chunks(samples, rate, AUDIO_BLOCK_MS), model, sinks=[]).detections
 
     data = Path(__file__).resolve().parents[3] / "shared" / "data"
-    sounds = np.concatenate([read_audio(path, 8000) for path in sorted((data / "esc10").glob("fold1/*/*.ogg"))[::4]])
+    sounds = np.concatenate([read_audio(path, rate) for path in sorted((data / "esc10").glob("fold1/*/*.ogg"))[::4]])
     false_alone = sum(d.label in words for d in detections(sounds, False))
     false_paired = sum(d.label in words for d in detections(sounds, True))
     right_alone = right_paired = 0
     for word in sorted(words):
         for path in sorted((data / "speech_commands" / "validation" / word).glob("*.flac"))[20:26]:
-            samples = read_audio(path, 8000)
+            samples = read_audio(path, rate)
             right_alone += [d.label for d in detections(samples, False)][:1] == [word]
             right_paired += [d.label for d in detections(samples, True)][:1] == [word]
     # measured: false keywords 20 -> 6 on these 1.7 minutes of sounds; words right 22 -> 21 of 24
