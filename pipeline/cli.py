@@ -306,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of clips put in a synthetic room, RT60 0.1-0.6 s (audio; default 0 = off)",
     )
     train.add_argument(
+        "--band-limit-probability",
+        type=float,
+        metavar="P",
+        help="share of canvases band-limited as if recorded at a lower rate, bandwidth 3.4-7 kHz "
+        "(audio above 14 kHz sample rate: 8 kHz and telephone recordings; default 0 = off)",
+    )
+    train.add_argument(
         "--nonspeech-background",
         type=float,
         metavar="P",

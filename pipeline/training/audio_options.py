@@ -96,6 +96,12 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
         if not 0.0 <= args.reverb_probability <= 1.0:
             raise UsageError(f"--reverb-probability {args.reverb_probability}: expected a probability between 0 and 1")
         settings.canvas = replace(settings.canvas, reverb_probability=args.reverb_probability)
+    if args.band_limit_probability is not None:
+        if not 0.0 <= args.band_limit_probability <= 1.0:
+            raise UsageError(
+                f"--band-limit-probability {args.band_limit_probability}: expected a probability in [0, 1]"
+            )
+        settings.canvas = replace(settings.canvas, band_limit_probability=args.band_limit_probability)
     if args.nonspeech_background is not None:
         if not 0.0 <= args.nonspeech_background < 1.0:
             raise UsageError(f"--nonspeech-background {args.nonspeech_background}: expected a share in [0, 1)")

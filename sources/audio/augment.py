@@ -106,6 +106,18 @@ def equalise(samples: np.ndarray, gains_db: np.ndarray, sample_rate_hz: int, low
     return np.fft.irfft(spectrum, n=samples.size).astype(np.float32)
 
 
+def band_limit(samples: np.ndarray, sample_rate_hz: int, recorded_rate_hz: float) -> np.ndarray:
+    """The signal as if recorded at ``recorded_rate_hz`` and resampled up to ``sample_rate_hz``:
+    nothing above ``recorded_rate_hz / 2`` (soxr's steep anti-alias filter both ways, as a telephone
+    line or an 8 kHz recording played at 16 kHz). ``[N]`` float32, same length and rate."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.size == 0 or recorded_rate_hz >= sample_rate_hz:
+        return samples.copy()
+    low = soxr.resample(samples, sample_rate_hz, recorded_rate_hz)
+    restored = soxr.resample(low, recorded_rate_hz, sample_rate_hz)[: samples.size]
+    return np.pad(restored, (0, samples.size - restored.size)).astype(np.float32)
+
+
 def room_impulse_response(
     rt60_s: float, sample_rate_hz: int, rng: np.random.Generator, direct_to_reverb_db: float
 ) -> np.ndarray:

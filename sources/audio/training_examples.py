@@ -14,6 +14,7 @@ import numpy as np
 from ..step_targets import BACKGROUND_INDEX, TargetTiming, step_targets
 from .augment import (
     background_noise,
+    band_limit,
     change_speed,
     equalise,
     noise_excerpt,
@@ -49,6 +50,10 @@ class CanvasConfig:
     # half the word canvases get a DC offset within ±speech_dc_offset_max before clipping
     nonspeech_background: bool = False
     speech_dc_offset_max: float = 0.3
+    # share of canvases (words and background alike) band-limited as if recorded at a lower rate, its
+    # Nyquist frequency uniform in band_limit_hz_range (0 = off): 8 kHz recordings and telephone speech
+    band_limit_probability: float = 0.0
+    band_limit_hz_range: tuple[float, float] = (3400.0, 7000.0)
 
 
 def frame_targets(
@@ -70,6 +75,26 @@ def frame_targets(
 
 
 def make_example(
+    clip: np.ndarray | None,
+    label_index: int,
+    sample_rate_hz: int,
+    hop_samples: int,
+    config: CanvasConfig,
+    rng: np.random.Generator,
+    noise_bank: list[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One augmented canvas ``[canvas_samples]`` float32 and its frame targets ``[1 + N // hop]``
+    (:func:`augmented_canvas`), band-limited with ``config.band_limit_probability`` to a random
+    bandwidth below Nyquist (:func:`~spikestream.sources.audio.augment.band_limit`)."""
+    canvas, targets = augmented_canvas(clip, label_index, sample_rate_hz, hop_samples, config, rng, noise_bank)
+    if config.band_limit_probability > 0 and rng.random() < config.band_limit_probability:
+        bandwidth_hz = rng.uniform(*config.band_limit_hz_range)  # no draws when off: earlier recipes replay
+        if 2.0 * bandwidth_hz < sample_rate_hz:
+            canvas = np.clip(band_limit(canvas, sample_rate_hz, 2.0 * bandwidth_hz), -1.0, 1.0)
+    return canvas.astype(np.float32), targets
+
+
+def augmented_canvas(
     clip: np.ndarray | None,
     label_index: int,
     sample_rate_hz: int,

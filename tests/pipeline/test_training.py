@@ -41,6 +41,8 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
         "6",
         "--reverb-probability",
         "0.5",
+        "--band-limit-probability",
+        "0.5",
         "--decide-fraction",
         "0.4",
         "--hardware-friendly",
@@ -87,6 +89,7 @@ def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
         canvas["speed_range"] == [0.8, 1.25]
         and canvas["equaliser_max_db"] == 6.0
         and canvas["reverb_probability"] == 0.5
+        and canvas["band_limit_probability"] == 0.5
     )
     assert canvas["timing"]["decide_fraction"] == 0.4 and canvas["timing"]["early_fraction"] == 0.3
     front_end = loaded.config["front_end"]
@@ -142,6 +145,10 @@ def test_augmentation_and_channel_options_out_of_range_are_clear_errors(tmp_path
         "train", "audio", "--data", str(fsdd_dir), "--reverb-probability", "1.5", "--out", str(tmp_path / "m")
     )
     assert result.returncode == 2 and "--reverb-probability 1.5" in result.stderr and "between 0 and 1" in result.stderr
+    result = run_cli(
+        "train", "audio", "--data", str(fsdd_dir), "--band-limit-probability", "-0.1", "--out", str(tmp_path / "m")
+    )
+    assert result.returncode == 2 and "--band-limit-probability -0.1: expected a probability" in result.stderr
     result = run_cli(
         "train", "audio", "--data", str(fsdd_dir), "--background-weight", "0", "--out", str(tmp_path / "m")
     )

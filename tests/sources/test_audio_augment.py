@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from spikestream.sources.audio.audio_file import read_audio
-from spikestream.sources.audio.augment import equalise, reverberate, room_impulse_response
+from spikestream.sources.audio.augment import band_limit, equalise, reverberate, room_impulse_response
 from spikestream.sources.audio.training_examples import CanvasConfig, make_example
 
 RATE_HZ = 8000
@@ -92,3 +92,28 @@ def test_nonspeech_canvases_are_background_within_full_scale_and_off_by_default(
     first = make_example(speech, 4, RATE_HZ, 80, CanvasConfig(), np.random.default_rng(5))
     again = make_example(speech, 4, RATE_HZ, 80, CanvasConfig(nonspeech_background=False), np.random.default_rng(5))
     assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+
+
+def test_band_limit_removes_what_a_lower_rate_cannot_carry_and_keeps_the_rest():
+    rate_hz, rng = 16_000, np.random.default_rng(0)
+    noise = (rng.standard_normal(rate_hz) * 0.1).astype(np.float32)
+    limited = band_limit(noise, rate_hz, 8_000)  # as an 8 kHz recording played at 16 kHz
+    assert limited.shape == noise.shape and limited.dtype == np.float32
+    frequencies_hz = np.fft.rfftfreq(rate_hz, 1 / rate_hz)
+    power_in, power_out = np.abs(np.fft.rfft(noise)) ** 2, np.abs(np.fft.rfft(limited)) ** 2
+    above, below = frequencies_hz > 4_200, frequencies_hz < 3_500
+    assert power_out[above].sum() < 1e-4 * power_in[above].sum()  # nothing above the 4 kHz Nyquist of 8 kHz
+    assert power_out[below].sum() == pytest.approx(power_in[below].sum(), rel=0.01)
+    assert np.array_equal(band_limit(noise, rate_hz, rate_hz), noise)  # the full band: unchanged
+
+
+def test_band_limited_canvases_keep_their_targets_and_are_off_by_default(fsdd_dir):
+    speech = read_audio(fsdd_dir / "3_nicolas_7.wav", 16_000)
+    plain = make_example(speech, 4, 16_000, 160, CanvasConfig(), np.random.default_rng(5))
+    limited = make_example(speech, 4, 16_000, 160, CanvasConfig(band_limit_probability=1.0), np.random.default_rng(5))
+    assert np.array_equal(plain[1], limited[1]) and limited[0].dtype == np.float32
+    spectrum = np.abs(np.fft.rfft(limited[0])) ** 2
+    frequencies_hz = np.fft.rfftfreq(limited[0].size, 1 / 16_000)
+    assert spectrum[frequencies_hz > 7_100].sum() < 1e-4 * spectrum.sum()  # bandwidth drawn in 3.4-7 kHz
+    again = make_example(speech, 4, 16_000, 160, CanvasConfig(band_limit_probability=0.0), np.random.default_rng(5))
+    assert np.array_equal(plain[0], again[0])  # off: the earlier recipes draw exactly what they drew
