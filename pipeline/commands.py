@@ -69,6 +69,7 @@ def streaming_model_for(
     """The streaming model a stream command asked for: ``--model`` alone, or paired with ``--anomaly-model``;
     ``--threshold`` (classifiers), ``--false-alarm-rate`` and ``--scores`` (autoencoders) applied."""
     from .training.autoencoder import load_autoencoder, threshold_at
+    from .training.hot_pixels import hot_pixel_threshold
 
     anomaly_name = getattr(args, "anomaly_model", None)
     if anomaly_name and is_autoencoder(loaded):
@@ -85,7 +86,11 @@ def streaming_model_for(
             raise UsageError(
                 "--false-alarm-rate sets an autoencoder's threshold; pass an autoencoder (--model or --anomaly-model)"
             )
-        overrides["score_threshold"] = threshold_at(autoencoder.config["calibration"], args.false_alarm_rate)
+        calibration = autoencoder.config["calibration"]
+        overrides["score_threshold"] = threshold_at(calibration, args.false_alarm_rate)
+        if "pixel_rates_hz" in calibration:  # an event autoencoder's hot-pixel rule, at the same rate
+            bin_us = round(autoencoder.config["front_end"]["bin_ms"] * 1000)
+            overrides["hot_pixel_rate_hz"] = hot_pixel_threshold(calibration, args.false_alarm_rate, bin_us)
     if getattr(args, "scores", False):
         overrides["emit_scores"] = True
     if anomaly_name:

@@ -18,7 +18,8 @@ class Detection:
         latency_ms: wall-clock time from when the input that fired became available (captured,
             received, or released by the replay pacer) to when the detection was made.
         threshold: for anomaly detections and scores, the calibrated threshold the score (a
-            reconstruction error) is compared with; ``None`` for classifiers.
+            reconstruction error; for ``"hot-pixels"``, a steady pixel rate in Hz) is compared with;
+            ``None`` for classifiers.
     """
 
     time_us: int

@@ -136,6 +136,9 @@ class StreamingModel:
             self.value_count += target.numel()
         else:
             readout = outputs[:, 0]
+        pixel_rates_hz = getattr(self.front_end, "take_pixel_rates", lambda: None)()
+        if pixel_rates_hz is not None:  # an event autoencoder with a hot-pixel rule (decisions/anomaly.py)
+            return self._detections(self.decision.update(readout, None, pixel_rates_hz), available_ns)
         return self._detections(self.decision.update(readout, self.take_levels()), available_ns)
 
     def take_levels(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -221,6 +224,14 @@ def make_streaming_model(
                 f"model {loaded.name!r}: its decision reads the input level ({setting}={getattr(config, setting)}) "
                 f"but its front end computes no level track (front_end.level_rise); add one or drop {setting}"
             )
+    if config.hot_pixel_rate_hz is not None:
+        if not isinstance(front_end, EventFrontEnd) or len(loaded.labels) < 3:
+            raise CheckpointError(
+                f"model {loaded.name!r}: its decision has a hot-pixel rule (hot_pixel_rate_hz) but it is not an "
+                f"event autoencoder labelled ['score', 'anomaly', 'hot-pixels'] (front end {loaded.front_end_kind}, "
+                f"labels {loaded.labels}); drop hot_pixel_rate_hz"
+            )
+        front_end.track_pixel_rates(config.hot_pixel_window_steps)
     return StreamingModel(loaded, front_end, make_decision(config, len(loaded.labels), front_end.step_us), source_name)
 
 
@@ -263,7 +274,8 @@ class PairedStreamingModel:
 
     def _relabel(self, detections: list[Detection], scores: list[Detection]) -> list[Detection]:
         threshold = float(self.autoencoder.decision.config.score_threshold)
-        self._peak_score = max([self._peak_score] + [score.score for score in scores])
+        window_scores = [score.score for score in scores if score.label in ("score", "anomaly")]  # not hot-pixels' Hz
+        self._peak_score = max([self._peak_score] + window_scores)
         relabelled, relative = [], self.autoencoder.recent.value()
         for detection in detections:
             if self.relative_threshold is None:

@@ -45,6 +45,8 @@ class DecisionConfig:
     rearm_ratio: float = 0.8
     emit_scores: bool = False
     min_rise_db: float | None = None  # segment: the input's level must rise this far above its floor (see segment.py)
+    hot_pixel_rate_hz: float | None = None  # anomaly, events: a pixel this steady and fast is a fault (anomaly.py)
+    hot_pixel_window_steps: int = 2  # ... firing at that rate in each of this many steps (50 ms of 25 ms bins)
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -74,6 +76,12 @@ class DecisionConfig:
             raise ValueError(f"min_rise_db must be in [0, 60] dB or None, got {self.min_rise_db}")
         if self.min_rise_db is not None and self.mode != "segment":
             raise ValueError(f"min_rise_db gates segment decisions only; mode is {self.mode!r}")
+        if self.hot_pixel_rate_hz is not None and not self.hot_pixel_rate_hz > 0:
+            raise ValueError(f"hot_pixel_rate_hz must be > 0 Hz or None, got {self.hot_pixel_rate_hz}")
+        if self.hot_pixel_window_steps < 1:
+            raise ValueError(f"hot_pixel_window_steps must be >= 1, got {self.hot_pixel_window_steps}")
+        if self.hot_pixel_rate_hz is not None and self.mode != "anomaly":
+            raise ValueError(f"hot_pixel_rate_hz is read by anomaly decisions only; mode is {self.mode!r}")
         if self.end_fall_db is not None and not 3.0 <= self.end_fall_db <= 60.0:
             raise ValueError(f"end_fall_db must be in [3, 60] dB or None, got {self.end_fall_db}")
         if self.end_fall_db is not None and self.mode != "segment":

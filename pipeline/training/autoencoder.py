@@ -59,10 +59,12 @@ from ..decisions.anomaly import threshold_at
 from ..relative_error import RELATIVE_WINDOW_STEPS, last_relative_error
 from ..streaming_model import reconstruction_error
 from .audio import clip_features, feature_statistics
+from .hot_pixels import HOT_PIXEL_LABEL, hot_pixel_threshold, pixel_rate_calibration
 from .loop import progress_interval_s, train_epoch
 
 AUDIO_TARGET_DELAY_STEPS = 8  # FSDD + keywords, sae (16, 32): held-out nRMSE 0.99 at d = 0, 0.78 at 6, 0.74 at 8
 AUTOENCODER_LABELS = ["score", "anomaly"]  # class 0: a periodic score record, class 1: an anomaly detection
+EVENT_AUTOENCODER_LABELS = AUTOENCODER_LABELS + [HOT_PIXEL_LABEL]  # class 2: the hot-pixel rule's detection
 CALIBRATION_SAMPLES = 1_000
 
 
@@ -119,6 +121,7 @@ class AutoencoderData:
     train_count: int
     held_count: int
     target_delay_steps: int = 0  # the default of this kind of data (AUDIO_TARGET_DELAY_STEPS for audio)
+    held_recordings: list[np.ndarray] | None = None  # events: held-back recordings (calibrate the hot-pixel rule)
 
 
 def is_mnist(data: str | Path) -> bool:
@@ -296,8 +299,11 @@ def audio_data(data: str, settings: AutoencoderTrainingSettings, rng) -> Autoenc
     )  # fmt: skip
 
 
-def gesture_frames(samples, settings: AutoencoderTrainingSettings, seed: int, description: str) -> list[torch.Tensor]:
-    """Noise-padded gestures → frames ``[T, 1, 2, H, W]`` each, skipping ``exclude_labels`` classes."""
+def gesture_frames(
+    samples, settings: AutoencoderTrainingSettings, seed: int, description: str, recordings: list | None = None
+) -> list[torch.Tensor]:
+    """Noise-padded gestures → frames ``[T, 1, 2, H, W]`` each, skipping ``exclude_labels`` classes (their
+    events appended to ``recordings`` when given)."""
     from .gesture import sample_events
 
     rng, examples = np.random.default_rng(seed), []
@@ -308,6 +314,8 @@ def gesture_frames(samples, settings: AutoencoderTrainingSettings, seed: int, de
             continue
         frames, _ = make_gesture_example(events, label + 1, settings.event_front_end, GestureExampleConfig(), rng)
         examples.append(torch.from_numpy(frames).unsqueeze(1))
+        if recordings is not None:
+            recordings.append(events)
     return examples
 
 
@@ -322,7 +330,8 @@ def gesture_data(data: str, settings: AutoencoderTrainingSettings, rng) -> Autoe
     train_samples, _ = gesture_dataset(source, settings.gesture_count, settings.seed, train=True)
     held_samples, _ = gesture_dataset(source, settings.held_out_gestures, HELD_OUT_SEED, train=False)
     train = gesture_frames(train_samples, settings, settings.seed, "simulating/framing training gestures")
-    held = gesture_frames(held_samples, settings, HELD_OUT_SEED, "held-out gestures")
+    held_recordings: list[np.ndarray] = []
+    held = gesture_frames(held_samples, settings, HELD_OUT_SEED, "held-out gestures", held_recordings)
     if not train:
         raise ValueError(f"--data {data}: no training gestures left (all excluded or none found)")
 
@@ -337,7 +346,7 @@ def gesture_data(data: str, settings: AutoencoderTrainingSettings, rng) -> Autoe
         input_shape=front_end.output_shape, step_ms=front_end.bin_ms, front_end=front_end.to_dict(),
         make_batches=make_batches, batch_count=-(-len(train) // settings.batch_size),
         held_batches=[(frames, frames) for frames in (pad_sequences(held[i : i + 32]) for i in range(0, 64, 32))],
-        held_sequences=held, train_count=len(train), held_count=len(held),
+        held_sequences=held, train_count=len(train), held_count=len(held), held_recordings=held_recordings,
     )  # fmt: skip
 
 
@@ -387,13 +396,21 @@ def train_autoencoder(data: str, out_dir: str | Path, settings: AutoencoderTrain
               f"(per-feature-mean baseline nrmse {held['baseline_nrmse']:.4f})", file=sys.stderr)  # fmt: skip
     calibration = calibrate(model, prepared.held_sequences, settings.decision_window_steps)
     threshold = threshold_at(calibration, settings.false_alarm_rate)
+    hot_pixel_rate_hz, labels = None, AUTOENCODER_LABELS
+    if prepared.held_recordings:  # events: the hot-pixel rule, calibrated on the same held-back recordings
+        front_end = EventFrontEndConfig.from_dict(prepared.front_end)
+        window = DecisionConfig.hot_pixel_window_steps
+        calibration.update(pixel_rate_calibration(prepared.held_recordings, front_end, window))
+        hot_pixel_rate_hz = hot_pixel_threshold(calibration, settings.false_alarm_rate, front_end.bin_us)
+        labels = EVENT_AUTOENCODER_LABELS
     decision = DecisionConfig(
-        mode="anomaly", window_steps=settings.decision_window_steps, score_threshold=threshold, refractory_ms=500.0
-    )
+        mode="anomaly", window_steps=settings.decision_window_steps, score_threshold=threshold, refractory_ms=500.0,
+        hot_pixel_rate_hz=hot_pixel_rate_hz,
+    )  # fmt: skip
     config = {
         "name": out_dir.name,
         "task": "autoencoder",
-        "labels": AUTOENCODER_LABELS,
+        "labels": labels,
         "front_end": prepared.front_end,
         "decision": asdict(decision),
         "calibration": {**calibration, "false_alarm_rate": settings.false_alarm_rate},

@@ -243,6 +243,8 @@ def test_train_an_event_autoencoder_on_gestures_and_replay_a_recording_with_it(t
     config = json.loads((out / "config.json").read_text())
     assert config["front_end"]["kind"] == "events" and config["front_end"]["output_mode"] == "log-counts"
     assert config["decision"]["mode"] == "anomaly" and config["decision"]["window_steps"] == 2
+    assert config["labels"] == ["score", "anomaly", "hot-pixels"] and config["decision"]["hot_pixel_rate_hz"] >= 40.0
+    assert config["calibration"]["pixel_rate_steps"] > 100  # steps of the held-back gestures
     assert config["training"]["settings"]["exclude_labels"] == ["air_drums", "air_guitar"]
     assert (out / "reconstructions.png").stat().st_size > 1000
     sequence = REPO_ROOT / "recordings" / "gestures" / "gesture_sequence.npy"

@@ -225,3 +225,35 @@ def test_a_short_dip_inside_a_word_or_an_unknown_level_does_not_end_it():
     assert len(unknown) == 1 and unknown[0].time_us > 50 * 10_000
     with pytest.raises(ValueError, match="end_fall_db"):
         DecisionConfig(mode="threshold", end_fall_db=20.0)
+
+
+def test_hot_pixel_rule_fires_once_per_hot_spell_apart_from_the_reconstruction_rule():
+    config = DecisionConfig(mode="anomaly", window_steps=2, score_threshold=1.0, refractory_ms=100.0,
+                            hot_pixel_rate_hz=400.0)  # fmt: skip
+    decision = make_decision(config, 3, 25_000)
+    rates = np.array([0, 360, 1000, 1000, 900, 1000, 0, 0, 0, 0, 0, 0, 1000, 1000], np.float64)
+    fired = decision.update(np.full(len(rates), 0.1), None, rates)  # reconstruction always below its threshold
+    assert [(d.class_index, d.time_us, d.score, d.threshold) for d in fired] == [
+        (2, 75_000, 1000.0, 400.0),  # class 2 = "hot-pixels", at the end of the first step that reached 400 Hz
+        (2, 325_000, 1000.0, 400.0),  # re-armed below 0.8 · 400 Hz and past the refractory time
+    ]
+    chunked = make_decision(config, 3, 25_000)
+    again = [d for k in range(0, len(rates), 3) for d in chunked.update(np.full(3, 0.1)[: len(rates[k:k + 3])],
+                                                                         None, rates[k : k + 3])]  # fmt: skip
+    assert again == fired
+    assert make_decision(config, 3, 25_000).update(np.full(4, 0.1), None, None) == []  # no rates: no rule
+    with pytest.raises(ValueError, match="3 pixel rates for 2 scores"):
+        make_decision(config, 3, 25_000).update(np.zeros(2), None, np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"mode": "anomaly", "score_threshold": 1.0, "hot_pixel_rate_hz": 0.0}, "hot_pixel_rate_hz must be > 0"),
+        ({"mode": "segment", "hot_pixel_rate_hz": 400.0}, "read by anomaly decisions only"),
+        ({"mode": "anomaly", "score_threshold": 1.0, "hot_pixel_window_steps": 0}, "hot_pixel_window_steps must be"),
+    ],
+)
+def test_hot_pixel_settings_are_checked(values, message):
+    with pytest.raises(ValueError, match=message):
+        DecisionConfig(**values)
