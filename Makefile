@@ -18,7 +18,7 @@ run: $(READY)
 	$(BIN)/spikestream
 
 test: $(READY)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" --durations=15
 
 test-slow: $(READY)
 	$(BIN)/python -m pytest -m slow
