@@ -168,6 +168,7 @@ def test_sample_and_embed_a_spiking_vae(mnist_vae, tmp_path):
     assert plot.stat().st_size > 2000
 
 
+@pytest.mark.slow  # a CLI process per case: the default suite stays under 20 minutes on 2 cores (CI runs slow checks)
 def test_bad_autoencoder_input_is_named(audio_ae, tmp_path, fsdd_dir):
     one = tmp_path / "one"
     one.mkdir()

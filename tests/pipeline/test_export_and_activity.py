@@ -74,6 +74,7 @@ def test_exported_graph_streams_real_clips_like_the_checkpoint(name, fsdd_dir, t
     assert detections_seen >= len(inputs) // 2  # bare clips: the stream's end closes an open word
 
 
+@pytest.mark.slow  # a CLI process per case: the default suite stays under 20 minutes on 2 cores (CI runs slow checks)
 def test_export_refuses_what_nir_cannot_express_and_paths_it_cannot_write(tmp_path):
     pooled = run_cli("export", "fsdd-digits", "--nir", str(tmp_path / "d.nir"))
     assert pooled.returncode == 2
@@ -151,6 +152,7 @@ def test_stats_refuses_autoencoders(tmp_path):
     assert result.returncode == 2 and "--stats" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # about 25 s of CLI rendering: the default suite stays under 20 minutes on 2 cores
 def test_show_activity_draws_every_layer(tmp_path):
     out = tmp_path / "activity.png"
     result = run_cli("show-activity", str(SEQUENCE), "--out", str(out), "--max-seconds", "5")

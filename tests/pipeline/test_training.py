@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from spikestream.models.checkpoint import load_checkpoint
@@ -134,6 +135,7 @@ def test_extra_data_with_labels_the_main_data_lacks_is_a_clear_error(tmp_path, f
     assert "--extra-data" in result.stderr and "'hello'" in result.stderr
 
 
+@pytest.mark.slow  # a CLI process per case: the default suite stays under 20 minutes on 2 cores (CI runs slow checks)
 def test_augmentation_and_channel_options_out_of_range_are_clear_errors(tmp_path, fsdd_dir):
     result = run_cli("train", "audio", "--data", str(fsdd_dir), "--channels", "8,x,8", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "--channels '8,x,8'" in result.stderr
@@ -236,6 +238,7 @@ def test_shared_layers_from_the_keyword_model_start_the_digit_model_and_stay_fro
     assert not own["hidden_in.0.weight"].equal(keywords.model.state_dict()["hidden_in.0.weight"])
 
 
+@pytest.mark.slow  # a CLI process per case: the default suite stays under 20 minutes on 2 cores (CI runs slow checks)
 def test_shared_layers_options_that_cannot_work_are_clear_errors(tmp_path, fsdd_dir):
     common = ("train", "audio", "--data", str(fsdd_dir), "--epochs", "1", "--out", str(tmp_path / "m"))
     for extra, message in (
@@ -260,6 +263,7 @@ def test_speech_mean_values_that_cannot_work_are_clear_errors(tmp_path, fsdd_dir
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow  # a CLI process per case: the default suite stays under 20 minutes on 2 cores (CI runs slow checks)
 def test_spec_augment_values_that_cannot_work_are_clear_errors(tmp_path, fsdd_dir):
     for value in ("2,80,2", "-1,80,2,3", "1.5,80,2,3", ""):  # empty: an error, not "no masks"
         result = run_cli(
