@@ -276,7 +276,10 @@ def command_show(args: argparse.Namespace) -> int:
     from .inputs import open_event_recording
 
     recording = open_event_recording(args.recording, parse_sensor(args.sensor), [])
-    summary = render_recording(recording, args.out, args.bin_ms, args.max_frames)
+    try:
+        summary = render_recording(recording, args.out, args.bin_ms, args.max_frames)
+    except ValueError as error:  # frames that would not fit in memory, named with the limit
+        raise UsageError(str(error)) from None
     print(f"wrote {args.out}: {summary}", file=sys.stderr)
     return 0
 

@@ -97,6 +97,14 @@ def test_random_option_values_exit_0_or_2_with_a_message(data, short_clip, short
         assert "error" in stderr and len(stderr.strip()) > 10, stderr
 
 
+def test_show_refuses_more_frames_than_fit_in_memory_with_exit_2(short_events, tmp_path, capsys):
+    # found by the random option values above (--max-frames 8193 on a 128x128 sensor: a traceback)
+    argv = ["show", short_events, "--sensor", "128x128", "--out", str(tmp_path / "f.png"), "--max-frames", "8193"]
+    code, stderr = run_in_process(argv, capsys)
+    assert code == 2 and "--max-frames 8193" in stderr and "at most 8192 frames" in stderr, stderr
+    assert "Traceback" not in stderr
+
+
 def test_a_camera_fed_garbage_then_silence_counts_it_and_ends(free_udp_port):
     listener = subprocess.Popen(
         SPIKESTREAM
