@@ -68,6 +68,7 @@ def streaming_model_for(
 ) -> StreamingModel | PairedStreamingModel:
     """The streaming model a stream command asked for: ``--model`` alone, or paired with ``--anomaly-model``;
     ``--threshold`` (classifiers), ``--false-alarm-rate`` and ``--scores`` (autoencoders) applied."""
+    from ..sources.events.front_end.framing import EventFrontEndConfig
     from .training.autoencoder import load_autoencoder, threshold_at
     from .training.hot_pixels import hot_pixel_threshold
 
@@ -89,7 +90,7 @@ def streaming_model_for(
         calibration = autoencoder.config["calibration"]
         overrides["score_threshold"] = threshold_at(calibration, args.false_alarm_rate)
         if "pixel_rates_hz" in calibration:  # an event autoencoder's hot-pixel rule, at the same rate
-            bin_us = round(autoencoder.config["front_end"]["bin_ms"] * 1000)
+            bin_us = EventFrontEndConfig.from_dict(autoencoder.config["front_end"]).bin_us
             overrides["hot_pixel_rate_hz"] = hot_pixel_threshold(calibration, args.false_alarm_rate, bin_us)
     if getattr(args, "scores", False):
         overrides["emit_scores"] = True

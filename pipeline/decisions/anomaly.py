@@ -87,6 +87,13 @@ class AnomalyDecision(StreamDecision):
         return [Decision(HOT_PIXEL_CLASS, rate_hz, now_us, threshold_hz)]
 
 
+def calibration_sample(values: np.ndarray, samples: int = 1_000) -> list[float]:
+    """Normal scores ``[N]`` sorted and thinned to at most ``samples`` evenly spaced ones (the sample a
+    checkpoint keeps for :func:`threshold_at`, from the lowest to the highest)."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    return [float(v) for v in ordered[np.linspace(0, len(ordered) - 1, min(samples, len(ordered))).astype(int)]]
+
+
 def threshold_at(calibration: dict, false_alarm_rate: float, key: str = "window_scores") -> float:
     """The score threshold that a share ``false_alarm_rate`` of normal windows exceed (of the held-back
     streams' relative errors with ``key="relative_scores"``)."""

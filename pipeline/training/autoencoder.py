@@ -55,7 +55,7 @@ from ...sources.images.mnist import mnist_folder, mnist_split
 from ...sources.labelled_clips import list_labelled_clips, split_by_speaker, split_by_take
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder, rate_encode
 from ..decisions import DecisionConfig
-from ..decisions.anomaly import threshold_at
+from ..decisions.anomaly import calibration_sample, threshold_at
 from ..relative_error import RELATIVE_WINDOW_STEPS, last_relative_error
 from ..streaming_model import reconstruction_error
 from .audio import clip_features, feature_statistics
@@ -191,10 +191,10 @@ def calibrate(model: torch.nn.Module, sequences: list[torch.Tensor], window_step
             scores.append(window_means(reconstruction_error(reconstruction, target), window_steps))
             if steps.shape[1] == 1:  # streams only (none for MNIST's batches of images)
                 relative.append(last_relative_error(reconstruction, steps, target))
-    scores, relative = np.sort(np.concatenate(scores)), np.sort(np.asarray(relative))
-    kept = scores[np.linspace(0, len(scores) - 1, min(CALIBRATION_SAMPLES, len(scores))).astype(int)]
+    scores, relative = np.concatenate(scores), np.sort(np.asarray(relative))
     return {
-        "window_steps": window_steps, "windows": int(len(scores)), "window_scores": [float(v) for v in kept],
+        "window_steps": window_steps, "windows": int(len(scores)),
+        "window_scores": calibration_sample(scores, CALIBRATION_SAMPLES),
         **({"relative_window_steps": RELATIVE_WINDOW_STEPS, "relative_scores": [float(v) for v in relative]}
            if relative.size else {}),
     }  # fmt: skip

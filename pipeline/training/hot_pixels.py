@@ -16,7 +16,7 @@ import numpy as np
 
 from ...sources.events.front_end.framing import EventFrontEndConfig
 from ...sources.events.front_end.pixel_rate import steady_pixel_rates
-from ..decisions.anomaly import threshold_at
+from ..decisions.anomaly import calibration_sample, threshold_at
 
 HOT_PIXEL_LABEL = "hot-pixels"  # class 2 of an event autoencoder: ["score", "anomaly", "hot-pixels"]
 
@@ -33,9 +33,8 @@ def pixel_rate_calibration(
         for events in recordings
         if len(events)
     ]
-    every = np.sort(np.concatenate(rates)) if rates else np.zeros(1)
-    kept = every[np.linspace(0, len(every) - 1, min(samples, len(every))).round().astype(int)]
-    return {"pixel_rates_hz": kept.tolist(), "pixel_rate_steps": int(len(every))}
+    every = np.concatenate(rates) if rates else np.zeros(1)
+    return {"pixel_rates_hz": calibration_sample(every, samples), "pixel_rate_steps": int(len(every))}
 
 
 def hot_pixel_threshold(calibration: dict, false_alarm_rate: float, bin_us: int) -> float:

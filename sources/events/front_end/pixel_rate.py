@@ -56,8 +56,8 @@ class SteadyPixelRate:
         ``first_closed_start_us`` (the bin that was open before it); events after them open the next
         bin. Returns the steady rates of the closed bins ``[closed_bins]`` float64, Hz."""
         rates = np.zeros(closed_bins, dtype=np.float64)
-        pixels = self._pixels(events) if len(events) else np.zeros(0, np.int64)
-        bins = (events["t"].astype(np.int64) - int(first_closed_start_us)) // self.bin_us if len(events) else pixels
+        pixels = self._pixels(events)
+        bins = (events["t"].astype(np.int64) - int(first_closed_start_us)) // self.bin_us
         if closed_bins == 0:
             if len(pixels):
                 self._open = self._add_counts(self._open, pixels)

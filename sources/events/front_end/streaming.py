@@ -46,9 +46,10 @@ class EventFrontEnd:
         return rates
 
     def _track(self, events: np.ndarray, frames: np.ndarray, first_start_us: int | None) -> None:
+        """Steady pixel rates of the ``frames`` a call closed (the first starting at ``first_start_us``,
+        known whenever a call closes a bin or holds events) and the open bin's share of ``events``."""
         if self.pixel_rates is not None and (len(frames) or len(events)):
-            start_us = first_start_us if first_start_us is not None else self.framer.next_bin_start_us
-            self._pending_rates.append(self.pixel_rates.add(events, start_us, len(frames)))
+            self._pending_rates.append(self.pixel_rates.add(events, first_start_us, len(frames)))
 
     def _closed_start_us(self, frames: np.ndarray) -> int | None:
         """Start of the first bin a call closed, read after it (the framer's clock has moved past them)."""
