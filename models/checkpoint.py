@@ -26,15 +26,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checkpoint_paths import (  # noqa: F401 (re-exported: where checkpoints are, without torch)
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    resolve_checkpoint,
+    shipped_model_names,
+)
 from .registry import DEFAULT_MODEL_KIND, build_model, model_kind_name
-
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.pt"
-
-
-class CheckpointError(ValueError):
-    """A model name or folder that does not hold a usable checkpoint."""
 
 
 @dataclass
@@ -61,24 +61,6 @@ class LoadedModel:
     @property
     def labels(self) -> list[str]:
         return list(self.config["labels"])
-
-
-def shipped_model_names() -> list[str]:
-    return sorted(path.parent.name for path in CHECKPOINT_DIR.glob(f"*/{CONFIG_FILE}"))
-
-
-def resolve_checkpoint(name_or_path: str | Path) -> Path:
-    """Folder of a checkpoint given its folder path or the name of a shipped one."""
-    candidate = Path(name_or_path)
-    if (candidate / CONFIG_FILE).is_file():
-        return candidate
-    shipped = CHECKPOINT_DIR / str(name_or_path)
-    if (shipped / CONFIG_FILE).is_file():
-        return shipped
-    raise CheckpointError(
-        f"no model {str(name_or_path)!r}: expected a folder with {CONFIG_FILE} and {WEIGHTS_FILE}, "
-        f"or one of the shipped models {shipped_model_names()}"
-    )
 
 
 def save_checkpoint(folder: str | Path, model: nn.Module, config: dict) -> Path:

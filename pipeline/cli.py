@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+from .preflight import check_before_loading
 
 
 def number(
@@ -521,6 +522,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("spikestream: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    try:
+        check_before_loading(args)  # model names and a replay's file, before seconds of imports
+    except ValueError as error:  # CheckpointError, UsageError: the messages the handlers would give
+        print(f"spikestream: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     domain_errors: tuple[type[Exception], ...] = ()
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     try:

@@ -25,6 +25,7 @@ from ..sources.events.event_array import SensorSize
 from ..sources.events.formats.dispatch import open_recording
 from ..sources.events.formats.recording import EventRecording, MissingSensorSizeError
 from .errors import UsageError
+from .preflight import missing_recording_error
 from .runtime import ReplayPacer
 
 # Audio arrives in 80 ms blocks (8 SNN steps per model call; openWakeWord uses the same block):
@@ -125,9 +126,7 @@ def open_stream(
     pacer = ReplayPacer(speed)
     path = Path(target)
     if not path.exists():
-        raise UsageError(
-            f"{path}: no such file; expected an audio file ({' '.join(AUDIO_EXTENSIONS)}) or an event recording"
-        )
+        raise missing_recording_error(path)
     if kind == "audio":
         check_model_fits(model, "audio", str(path))
         source = AudioFileSource(path, sample_rate_hz(model), block_ms)

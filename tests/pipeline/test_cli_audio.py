@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -150,6 +152,32 @@ def test_unknown_model_names_the_choices():
     result = run_cli("replay", str(RECORDING), "--model", "no-such-model")
     assert result.returncode == 2
     assert "no model 'no-such-model'" in result.stderr and "fsdd-digits" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["replay", "missing.wav"], "missing.wav: no such file"),
+        (["replay", str(RECORDING), "--model", "no-such-model"], "no model 'no-such-model'"),
+        (["replay", str(RECORDING), "--model", "fsdd-digits", "--anomaly-model", "nope"], "no model 'nope'"),
+        (["export", "no-such-model", "--nir", "out.nir"], "no model 'no-such-model'"),
+        (["train", "audio", "--init-from", "no-such-model"], "no model 'no-such-model'"),
+    ],
+    ids=["missing-recording", "model", "anomaly-model", "export", "init-from"],
+)
+def test_typos_fail_before_the_heavy_imports(tmp_path, args, message):
+    # a missing recording or a name that is no checkpoint is reported before torch, Norse and SciPy load
+    # (seconds of start-up): the process ends with exit code 2 and torch never imported
+    code = (
+        "import sys; from spikestream.pipeline.cli import main; status = main(sys.argv[1:]); "
+        "print('torch imported' if 'torch' in sys.modules else 'torch not imported'); sys.exit(status)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout.strip() == "torch not imported"
 
 
 def test_evaluate_streams_bare_clips_as_replay_does(tmp_path):
