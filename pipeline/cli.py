@@ -18,7 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, unusable_path_message
 from .preflight import check_before_loading
 
 
@@ -548,9 +548,10 @@ def main(argv: list[str] | None = None) -> int:
         print("spikestream: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:
-        if not isinstance(error, domain_errors):
+        message = str(error) if isinstance(error, domain_errors) else unusable_path_message(error)
+        if message is None:
             raise
-        print(f"spikestream: error: {error}", file=sys.stderr)
+        print(f"spikestream: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

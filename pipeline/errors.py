@@ -8,6 +8,8 @@ Domain errors live beside the code that detects them (``AudioFileError`` in ``so
 
 from __future__ import annotations
 
+import errno
+
 EXIT_BAD_INPUT = 2  # a message names the file or value and what was expected
 EXIT_OUTPUT_INCOMPLETE = 3  # a sink failed or dropped detections (the summary says which and how many)
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; sinks were flushed first
@@ -27,3 +29,17 @@ def domain_error_types() -> tuple[type[Exception], ...]:
     from .sinks import SinkError
 
     return (UsageError, AudioFileError, EventFileError, CheckpointError, MicrophoneUnavailable, SinkError)
+
+
+UNUSABLE_PATH_ERRNOS = (errno.ENAMETOOLONG, errno.ELOOP)  # a path no file system call can follow
+SHOWN_PATH_CHARACTERS = 120
+
+
+def unusable_path_message(error: BaseException) -> str | None:
+    """The bad-input message for an ``OSError`` about a path that cannot exist (a name longer than the
+    file system allows, a loop of symbolic links) wherever a command met it; ``None`` for any other error."""
+    if not isinstance(error, OSError) or error.errno not in UNUSABLE_PATH_ERRNOS:
+        return None
+    path = str(error.filename)
+    shown = path if len(path) <= SHOWN_PATH_CHARACTERS else f"{path[:SHOWN_PATH_CHARACTERS]}… ({len(path)} characters)"
+    return f"{shown}: {error.strerror}; expected a path to an existing file or folder"

@@ -25,7 +25,7 @@ from ..sources.events.event_array import SensorSize
 from ..sources.events.formats.dispatch import open_recording
 from ..sources.events.formats.recording import EventRecording, MissingSensorSizeError
 from .errors import UsageError
-from .preflight import missing_recording_error
+from .preflight import missing_recording_error, recording_exists
 from .runtime import ReplayPacer
 
 # Audio arrives in 80 ms blocks (8 SNN steps per model call; openWakeWord uses the same block):
@@ -125,7 +125,7 @@ def open_stream(
         return _open_camera(str(target), model, seconds, idle_timeout_s)
     pacer = ReplayPacer(speed)
     path = Path(target)
-    if not path.exists():
+    if not recording_exists(path):
         raise missing_recording_error(path)
     if kind == "audio":
         check_model_fits(model, "audio", str(path))

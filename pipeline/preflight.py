@@ -23,6 +23,14 @@ def missing_recording_error(path: str | Path) -> UsageError:
     return UsageError(f"{path}: no such file; expected {expected}")
 
 
+def recording_exists(path: str | Path) -> bool:
+    """Whether ``path`` exists (a name too long for the file system does not)."""
+    try:
+        return Path(path).exists()
+    except OSError:  # ENAMETOOLONG and the like
+        return False
+
+
 def check_before_loading(args: argparse.Namespace) -> None:
     """Raise ``CheckpointError`` for an option naming no checkpoint, then ``UsageError`` for a streamed
     recording that does not exist (the order the handlers meet them in)."""
@@ -32,5 +40,5 @@ def check_before_loading(args: argparse.Namespace) -> None:
             resolve_checkpoint(value)
     recording = getattr(args, "recording", None)
     if getattr(args, "command", None) in STREAMED_RECORDING_COMMANDS and recording is not None:
-        if not Path(recording).exists():
+        if not recording_exists(recording):
             raise missing_recording_error(recording)

@@ -179,6 +179,29 @@ def test_ordinary_user_errors_exit_2_with_a_message(args, message):
     assert "Traceback" not in result.stderr
 
 
+TOO_LONG = "x" * 5000  # longer than any file system lets a name be (ENAMETOOLONG at the first stat)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["replay", f"{TOO_LONG}.wav"], "no such file"),
+        (["replay", str(DIGITS), "--model", TOO_LONG], "no model"),
+        (["show", f"{TOO_LONG}.aedat4", "--out", "x.gif"], "File name too long"),
+        (["evaluate", "--data", TOO_LONG, "--out", "ev"], "File name too long"),
+        (["embed", "--model", "speech-ae", "--data", TOO_LONG, "--out", "e.npz"], "File name too long"),
+    ],
+    ids=["replay", "model", "show", "evaluate", "embed"],
+)
+def test_a_path_too_long_for_the_file_system_exits_2(args, message):
+    # each raised OSError(ENAMETOOLONG) as a traceback before; the message shows the start of the path
+    result = run_cli(*args, timeout_s=120)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-500:]
+    if message == "File name too long":  # met deep inside a command: the path is shown shortened
+        assert "… (5" in result.stderr and len(result.stderr) < 1000, result.stderr[-500:]
+
+
 def test_an_empty_weights_file_is_a_checkpoint_error(tmp_path):
     folder = tmp_path / "broken"
     folder.mkdir()
