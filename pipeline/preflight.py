@@ -33,7 +33,7 @@ def recording_exists(path: str | Path) -> bool:
 
 def check_before_loading(args: argparse.Namespace) -> None:
     """Raise ``CheckpointError`` for an option naming no checkpoint, then ``UsageError`` for a streamed
-    recording that does not exist (the order the handlers meet them in)."""
+    recording that does not exist (the order the handlers meet them in) or is a folder."""
     for option in CHECKPOINT_OPTIONS:
         value = getattr(args, option, None)
         if value is not None:
@@ -42,3 +42,8 @@ def check_before_loading(args: argparse.Namespace) -> None:
     if getattr(args, "command", None) in STREAMED_RECORDING_COMMANDS and recording is not None:
         if not recording_exists(recording):
             raise missing_recording_error(recording)
+        if Path(recording).is_dir():
+            raise UsageError(
+                f"{recording}: a folder; expected one recording (audio or events); "
+                "`spikestream batch FOLDER` processes a folder of audio files"
+            )

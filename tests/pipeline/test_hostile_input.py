@@ -170,6 +170,8 @@ def test_a_camera_without_sender_stops_after_seconds(free_udp_port):
             "is a file",
         ),
         (["merge", "fsdd-digits", "--out", str(DIGITS)], "is a file"),
+        (["replay", str(REPO_ROOT / "recordings")], "a folder; expected one recording"),
+        (["show", str(REPO_ROOT / "recordings"), "--sensor", "128x128", "--out", "x.gif"], "found a folder"),
     ],
 )
 def test_ordinary_user_errors_exit_2_with_a_message(args, message):

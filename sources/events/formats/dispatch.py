@@ -94,6 +94,8 @@ def detect_format(path: Path) -> str:
     Raises :class:`EventFileError` for missing, empty, cut-before-the-signature and unrecognised files.
     """
     path = Path(path)
+    if path.is_dir():
+        raise file_error(path, "a folder", "an event recording file", "Name one recording inside it.")
     if not path.is_file():
         raise file_error(
             path,
