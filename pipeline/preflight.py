@@ -1,7 +1,7 @@
 """What the command line can check before it loads the heavy modules: the checkpoints its options
 name and the recording a replay reads. ``spikestream replay typo.wav`` or ``--model keyword`` then
 fails at once with the message the full path would give, instead of after the seconds torch, Norse
-and SciPy take to import (``tests/pipeline/test_cli_audio.py`` times it)."""
+and SciPy take to import (``tests/pipeline/test_cli_audio.py`` checks torch is never imported then)."""
 
 from __future__ import annotations
 
