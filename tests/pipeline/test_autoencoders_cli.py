@@ -144,6 +144,7 @@ def test_evaluate_normal_against_anomalous_sets(audio_ae, tmp_path, fsdd_dir, sh
     assert curve["false_alarm_rate"][0] == 0.0 and curve["false_alarm_rate"][-1] == 1.0
 
 
+@pytest.mark.slow  # trains through the CLI: the default suite stays under 20 minutes on 2 cores (CI runs slow checks)
 def test_sample_and_embed_a_spiking_vae(mnist_vae, tmp_path):
     grid = tmp_path / "grid.png"
     result = run_cli("sample", "--model", str(mnist_vae), "--out", str(grid), "--n", "16")
@@ -236,6 +237,7 @@ def test_bad_autoencoder_input_is_named(audio_ae, tmp_path, fsdd_dir):
         assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
 
 
+@pytest.mark.slow  # trains through the CLI: the default suite stays under 20 minutes on 2 cores (CI runs slow checks)
 def test_train_an_event_autoencoder_on_gestures_and_replay_a_recording_with_it(tmp_path):
     out = tmp_path / "gestures-ae-tiny"
     result = run_cli("train", "autoencoder", "--data", "gestures", "--epochs", "1", "--max-items", "16",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from spikestream.models.checkpoint import load_checkpoint
 
 from .cli_runner import json_lines, run_cli
@@ -44,6 +46,7 @@ def test_replay_a_real_recording_with_nmnist_reports_its_digit(dvs_dir):
     assert right >= 3
 
 
+@pytest.mark.slow  # trains through the CLI: the default suite stays under 20 minutes on 2 cores (CI runs slow checks)
 def test_train_events_on_simulated_saccades_then_export(tmp_path):
     out = tmp_path / "nmnist-small"
     result = run_cli(

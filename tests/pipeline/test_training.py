@@ -14,6 +14,7 @@ from spikestream.sources.audio.front_end import AudioFrontEndConfig
 from .cli_runner import REPO_ROOT, run_cli
 
 
+@pytest.mark.slow  # trains through the CLI: the default suite stays under 20 minutes on 2 cores (CI runs slow checks)
 def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
     data = tmp_path / "clips"
     data.mkdir()
