@@ -25,7 +25,7 @@ from ..sources.events.event_array import SensorSize
 from ..sources.events.formats.dispatch import open_recording
 from ..sources.events.formats.recording import EventRecording, MissingSensorSizeError
 from .errors import UsageError
-from .preflight import missing_recording_error, recording_exists
+from .preflight import check_recording_path
 from .runtime import ReplayPacer
 
 # Audio arrives in 80 ms blocks (8 SNN steps per model call; openWakeWord uses the same block):
@@ -125,8 +125,7 @@ def open_stream(
         return _open_camera(str(target), model, seconds, idle_timeout_s)
     pacer = ReplayPacer(speed)
     path = Path(target)
-    if not recording_exists(path):
-        raise missing_recording_error(path)
+    check_recording_path(path)
     if kind == "audio":
         check_model_fits(model, "audio", str(path))
         source = AudioFileSource(path, sample_rate_hz(model), block_ms)

@@ -15,20 +15,23 @@ CHECKPOINT_OPTIONS = ("model", "anomaly_model", "init_from", "shared_layers_from
 STREAMED_RECORDING_COMMANDS = ("replay", "show-activity")  # their `recording` goes through open_stream
 
 
-def missing_recording_error(path: str | Path) -> UsageError:
-    """The error for a recording that does not exist (``open_stream`` raises the same)."""
-    from ..sources.audio.audio_file import AUDIO_EXTENSIONS  # numpy and soundfile only
-
-    expected = f"an audio file ({' '.join(AUDIO_EXTENSIONS)}) or an event recording"
-    return UsageError(f"{path}: no such file; expected {expected}")
-
-
-def recording_exists(path: str | Path) -> bool:
-    """Whether ``path`` exists (a name too long for the file system does not)."""
+def check_recording_path(path: str | Path) -> None:
+    """Raise ``UsageError`` unless ``path`` names one recording: a path that does not exist (a name too long
+    for the file system cannot) or a folder. ``open_stream`` checks the same."""
     try:
-        return Path(path).exists()
+        exists = Path(path).exists()
     except OSError:  # ENAMETOOLONG and the like
-        return False
+        exists = False
+    if not exists:
+        from ..sources.audio.audio_file import AUDIO_EXTENSIONS  # numpy and soundfile only
+
+        expected = f"an audio file ({' '.join(AUDIO_EXTENSIONS)}) or an event recording"
+        raise UsageError(f"{path}: no such file; expected {expected}")
+    if Path(path).is_dir():
+        raise UsageError(
+            f"{path}: a folder; expected one recording (audio or events); "
+            "`spikestream batch FOLDER` processes a folder of audio files"
+        )
 
 
 def check_before_loading(args: argparse.Namespace) -> None:
@@ -40,10 +43,4 @@ def check_before_loading(args: argparse.Namespace) -> None:
             resolve_checkpoint(value)
     recording = getattr(args, "recording", None)
     if getattr(args, "command", None) in STREAMED_RECORDING_COMMANDS and recording is not None:
-        if not recording_exists(recording):
-            raise missing_recording_error(recording)
-        if Path(recording).is_dir():
-            raise UsageError(
-                f"{recording}: a folder; expected one recording (audio or events); "
-                "`spikestream batch FOLDER` processes a folder of audio files"
-            )
+        check_recording_path(recording)
