@@ -422,11 +422,16 @@ def input_energy(loaded, path: Path) -> tuple[float, float]:
     return total / max(count, 1), first / max(first_count, 1)
 
 
-def sample_files(pattern_root: Path, pattern: str, count: int, seed: int) -> list[Path]:
-    files = sorted(pattern_root.glob(pattern))
+def sample_paths(files: list[Path], count: int, seed: int) -> list[Path]:
+    """``count`` of ``files`` (all when ``count`` is 0 or not smaller), drawn with ``seed``, in sorted order."""
+    files = sorted(files)
     if count and len(files) > count:
         files = [files[i] for i in np.sort(np.random.default_rng(seed).choice(len(files), count, replace=False))]
     return files
+
+
+def sample_files(pattern_root: Path, pattern: str, count: int, seed: int) -> list[Path]:
+    return sample_paths(list(pattern_root.glob(pattern)), count, seed)
 
 
 def scores_auroc(normal: np.ndarray, anomalous: np.ndarray) -> dict:

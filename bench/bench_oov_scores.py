@@ -50,24 +50,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_autoencoders import REPO, SHARED, log, sample_paths  # noqa: E402  (the same sampling and paths)
+
 RESULTS = REPO / "bench" / "results" / "oov_scores.json"
 SEGMENTS = 3  # equal spans of the speech part, pooled apart (1-4 measured: within 0.02 of each other)
 NEIGHBOURS = 5
 SHRINKAGE = 0.1  # (1 − s)·covariance + s·(mean variance)·I
 SPEECH_FRACTION = 0.2  # a step is speech when its input spike count is >= this share of the clip's peak
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def sample(files: list[Path], count: int, seed: int) -> list[Path]:
-    files = sorted(files)
-    if count and len(files) > count:
-        files = [files[i] for i in np.sort(np.random.default_rng(seed).choice(len(files), count, replace=False))]
-    return files
 
 
 def speaker_of(path: Path) -> str:
@@ -172,7 +162,7 @@ def score_paired(classifier_name: str, name: str, sets: dict[str, list[Path]], b
 
     classifier, autoencoder = load_checkpoint(classifier_name), load_checkpoint(name)
     started = time.perf_counter()
-    bank_files = sample(list((SHARED / "speech_commands" / "train").glob("*/*.flac")), bank_count, 1)
+    bank_files = sample_paths(list((SHARED / "speech_commands" / "train").glob("*/*.flac")), bank_count, 1)
     bank = np.stack([latent for _, latent in detection_stretches(classifier, autoencoder, bank_files)])
     mean, std = bank.mean(axis=0), bank.std(axis=0) + 1e-6
     scores, counts = {}, {}
@@ -205,10 +195,10 @@ def score_model(name: str, sets: dict[str, list[Path]], bank_count: int) -> dict
 
     loaded = load_checkpoint(name)
     training = loaded.config.get("training", {})
-    bank_files = sample(list((SHARED / "speech_commands" / "train").glob("*/*.flac")), bank_count, 1)
+    bank_files = sample_paths(list((SHARED / "speech_commands" / "train").glob("*/*.flac")), bank_count, 1)
     if any("fsdd" in extra for extra in training.get("settings", {}).get("extra_data") or []):
         takes = [p for p in (SHARED / "fsdd").glob("*.wav") if int(p.stem.rsplit("_", 1)[1]) >= 5]
-        bank_files += sample(takes, bank_count // 3, 1)
+        bank_files += sample_paths(takes, bank_count // 3, 1)
     started = time.perf_counter()
     bank = [clip_vectors(loaded, path) for path in bank_files]
     latent_bank, input_bank = (np.stack(column) for column in zip(*bank))
@@ -261,7 +251,7 @@ def main() -> int:
     speech = SHARED / "speech_commands"
     heard = {speaker_of(path) for path in (speech / "train").glob("*/*.flac")}
     sets = {
-        "normal": sample(list((speech / "validation").glob("*/*.flac")), args.validation, 0),
+        "normal": sample_paths(list((speech / "validation").glob("*/*.flac")), args.validation, 0),
         "other words (speech_commands/unknown)": sorted((speech / "unknown").glob("*/*.flac")),
         "other words by unheard speakers": [
             path for path in sorted((speech / "unknown").glob("*/*.flac")) if speaker_of(path) not in heard
