@@ -119,6 +119,30 @@ def check_inputs(inputs: Iterable[str], files_from: Path | None) -> None:
         raise UsageError(f"--files-from {files_from}: no such file; expected a text file with one path per line")
 
 
+def expand(spec: str, extensions: tuple[str, ...]) -> tuple[Iterator[str], str | None]:
+    """One input's files, streamed, and the folder that labels them (``None`` unless ``spec`` is a folder):
+    a folder walked for ``extensions``, a glob matched, anything else the one path it names."""
+    if os.path.isdir(spec):
+        return walk_files(spec, extensions), spec
+    if glob.has_magic(spec) and not os.path.exists(spec):
+        return glob_paths(spec), None
+    return iter([spec]), None
+
+
+def check_matches(inputs: Iterable[str], files_from: Path | None, extensions: tuple[str, ...]) -> None:
+    """Refuse, before any output is written, a folder or glob that lists no file (a mistyped glob, an
+    empty folder, a folder of the other kind of recording) and an empty ``--files-from`` list: a job
+    that would silently do nothing. Each looks only as far as its first file."""
+    for spec in inputs:
+        if next(expand(spec, extensions)[0], None) is not None:
+            continue
+        if os.path.isdir(spec):
+            raise UsageError(f"{spec}: a folder with no file ending in {' '.join(extensions)} (searched recursively)")
+        raise UsageError(f"{spec}: the glob matches no file; expected a pattern that names recordings")
+    if files_from is not None and next(list_file_lines(files_from), None) is None:
+        raise UsageError(f"--files-from {files_from}: the list is empty; expected one path per line")
+
+
 def iter_inputs(
     inputs: Iterable[str], files_from: Path | None, extensions: tuple[str, ...], labels: Iterable[str]
 ) -> Iterator[ListedInput]:
@@ -126,12 +150,7 @@ def iter_inputs(
     label_set = frozenset(labels)
     index = 0
     for spec in inputs:
-        if os.path.isdir(spec):
-            paths, root = walk_files(spec, extensions), spec
-        elif glob.has_magic(spec) and not os.path.exists(spec):
-            paths, root = glob_paths(spec), None
-        else:
-            paths, root = iter([spec]), None
+        paths, root = expand(spec, extensions)
         for path in paths:
             yield ListedInput(index, path, label_from_name(path, root, label_set))
             index += 1

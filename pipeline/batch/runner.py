@@ -26,7 +26,7 @@ from ...sources.audio.audio_file import AUDIO_EXTENSIONS
 from ...sources.events.formats.dispatch import EVENT_EXTENSIONS
 from ..errors import UsageError
 from .engines import Engine, Outcome, Task, make_engine
-from .listing import ListedInput, check_inputs, iter_inputs
+from .listing import ListedInput, check_inputs, check_matches, iter_inputs
 from .progress import Progress
 from .results import Journal, check_output
 from .rows import failed_row, row_line
@@ -177,6 +177,8 @@ def run_batch(options: BatchOptions, loaded: LoadedModel | None = None) -> dict:
         "padded": options.pad,
         "top_k": options.top_k,
     }
+    extensions = AUDIO_EXTENSIONS if loaded.front_end_kind == "audio" else EVENT_EXTENSIONS
+    check_matches(options.inputs, options.files_from, extensions)
     journal = Journal(options.out, description, options.overwrite)
     labels = loaded.labels[1:]
     if journal.complete_before:
@@ -185,7 +187,6 @@ def run_batch(options: BatchOptions, loaded: LoadedModel | None = None) -> dict:
         if not options.quiet:
             print(f"batch: {options.out} is complete ({values.get('files', 0)} files); nothing to do", file=sys.stderr)
         return values
-    extensions = AUDIO_EXTENSIONS if loaded.front_end_kind == "audio" else EVENT_EXTENSIONS
 
     def listing() -> Iterator[ListedInput]:
         return iter_inputs(options.inputs, options.files_from, extensions, labels)

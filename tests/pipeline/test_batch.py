@@ -308,13 +308,19 @@ def test_listing_is_streamed_and_ordered(tmp_path):
         (["batch", "{fsdd}", "--out", "{tmp}/r.jsonl", "--address", "auto"], "--address is for --engine ray"),
         (["batch", "{fsdd}", "--out", "{tmp}/r.jsonl", "--files-from", "{tmp}/nothing.txt"], "--files-from"),
         (["batch", "{fsdd}", "--out", "{tmp}/exists.jsonl"], "exists and was not written by a batch job"),
+        (["batch", "{fsdd}/*.flac", "--out", "{tmp}/r.jsonl"], "the glob matches no file"),
+        (["batch", "{tmp}/empty", "{fsdd}", "--out", "{tmp}/r.jsonl"], "a folder with no file ending in .wav"),
+        (["batch", "{fsdd}", "--out", "{tmp}/r.jsonl", "--files-from", "{tmp}/empty.txt"], "the list is empty"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(tmp_path, fsdd_dir, capsys, arguments, message):
     (tmp_path / "exists.jsonl").write_text("someone else's\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty.txt").write_text("\n")
     argv = [a.format(tmp=tmp_path, fsdd=fsdd_dir) for a in arguments]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "r.jsonl").exists()  # refused before any output
 
 
 @pytest.mark.parametrize(
