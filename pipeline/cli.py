@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         # while the heavy modules load, then take any that came as an ordinary interrupt
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
         try:
-            from . import commands  # heavy imports (torch, librosa) only after argument parsing
+            from . import commands, model_commands  # heavy imports (torch, librosa) only after argument parsing
             from .errors import domain_error_types
 
             domain_errors = domain_error_types()
@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         commands.use_one_thread()
         if args.command is None:
             return commands.main_job()
-        return getattr(commands, f"command_{args.command.replace('-', '_')}")(args)
+        handler = f"command_{args.command.replace('-', '_')}"
+        return (getattr(commands, handler, None) or getattr(model_commands, handler))(args)
     except KeyboardInterrupt:
         print("spikestream: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -241,7 +241,7 @@ def test_send_to_ipv6_loopback(free_udp_port):
 
 
 def test_training_without_out_never_writes_the_shipped_checkpoints():
-    from spikestream.pipeline.commands import TRAINED_CHECKPOINTS, checkpoint_out
+    from spikestream.pipeline.model_commands import TRAINED_CHECKPOINTS, checkpoint_out
 
     assert checkpoint_out(None, "fsdd-digits") == TRAINED_CHECKPOINTS / "fsdd-digits"
     assert "models" not in checkpoint_out(None, "dvs-gestures").parts
