@@ -144,11 +144,9 @@ def command_train(args: argparse.Namespace) -> int:
         training = train_audio(args.data, out, settings)
     except ValueError as error:
         raise UsageError(str(error)) from error
-    print(
-        f"checkpoint written to {out} (held-out clip accuracy "
-        f"{training['history'][training['selected_epoch'] - 1]['held_out_clip_accuracy']:.4f})",
-        file=sys.stderr,
-    )
+    accuracy = training["history"][training["selected_epoch"] - 1]["held_out_clip_accuracy"]
+    measured = "no clip held back" if accuracy is None else f"held-out clip accuracy {accuracy:.4f}"
+    print(f"checkpoint written to {out} ({measured})", file=sys.stderr)
     return 0
 
 

@@ -3,8 +3,9 @@
 Data: a folder of labelled clips (FSDD file names or one sub-folder per label). What is held back
 for the per-epoch figure is, in this order: ``validation_data`` when given (then the epoch that
 scores best on it is the one saved); FSDD takes 0–4 when the names carry them (the official test
-split); else about a tenth of the *speakers* (never a tenth of the clips). Held-back clips are never
-used for training or for the normalisation statistics.
+split) and other takes are left to train; else about a tenth of the *speakers* (never a tenth of the
+clips); nothing when all clips are one speaker's (one's own voice: every clip trains and no accuracy
+is claimed). Held-back clips are never used for training or for the normalisation statistics.
 
 ``unknown_data`` folders teach an ``unknown`` class (any other word: reported as such, never forced
 onto a keyword); their clips are repeated to about the mean count of a keyword, and a tenth of their
@@ -118,7 +119,7 @@ def training_split(settings: AudioTrainingSettings, data_dir: str | Path) -> tup
             raise ValueError(f"--validation {settings.validation_data}: labels {strange} are not in {data_dir}")
     else:
         train_clips, held_clips = split_by_take(clips)
-        if not held_clips:
+        if not held_clips or not train_clips:  # no FSDD takes, or only test takes (e.g. one's own 0-4)
             train_clips, held_clips = split_by_speaker(clips)
     labels = [BACKGROUND_LABEL] + sorted_labels(clips)
     if settings.unknown_data:
@@ -287,6 +288,13 @@ def train_audio(
         f"{len(held_clips)} held back, labels {labels[1:]}",
         file=sys.stderr,
     )
+    if not held_clips:
+        print(
+            f"note: {data_dir} holds one speaker's clips and no --validation was given: no clip is held back, so "
+            "no accuracy is measured while training; pass --validation DIR (other recordings of the same labels) "
+            "or score the checkpoint with `spikestream evaluate`",
+            file=sys.stderr,
+        )
     train_audio_clips = read_clips(train_clips, rate, settings.trim_db, "reading clips")
     held_audio_clips = read_clips(held_clips, rate, settings.trim_db, "reading held-back clips")
     noise_bank = noise_recordings(settings.noise_data, rate)
@@ -389,11 +397,12 @@ def train_audio(
             with_frozen_norms(classification_loss(settings.background_weight), frozen),
             f"epoch {epoch + 1}/{settings.epochs}",
         )
-        accuracy = held_out_accuracy(model, held_batches)
+        accuracy = held_out_accuracy(model, held_batches) if held_clips else None  # None: nothing to measure on
         history.append({"epoch": epoch + 1, "loss": loss, "held_out_clip_accuracy": accuracy})
-        print(f"epoch {epoch + 1}: loss {loss:.4f}, held-out clip accuracy {accuracy:.4f}", file=sys.stderr)
+        measured = "no clip held back" if accuracy is None else f"held-out clip accuracy {accuracy:.4f}"
+        print(f"epoch {epoch + 1}: loss {loss:.4f}, {measured}", file=sys.stderr)
         if (
-            settings.validation_data and settings.keep == "best" and accuracy > best_accuracy
+            settings.validation_data and settings.keep == "best" and accuracy is not None and accuracy > best_accuracy
         ):  # select on validation speakers only
             best_accuracy, best_epoch, best_weights = accuracy, epoch + 1, copy.deepcopy(model.state_dict())
     if best_weights is not None:

@@ -272,3 +272,22 @@ def test_spec_augment_values_that_cannot_work_are_clear_errors(tmp_path, fsdd_di
         )
         assert result.returncode == 2 and f"--spec-augment {value!r}" in result.stderr, result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_fine_tune_on_one_speakers_own_takes_trains_on_all_and_claims_no_accuracy(tmp_path, fsdd_dir):
+    """A user's own voice: one speaker, FSDD-style names with takes 0-1 only (the official test takes).
+    Every clip trains (none would be left otherwise), and with nothing held back no accuracy is claimed."""
+    data = tmp_path / "me"
+    data.mkdir()
+    for digit in range(10):
+        for take in range(2):
+            (data / f"{digit}_jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
+    out = tmp_path / "mine"
+    result = run_cli(
+        "train", "audio", "--data", str(data), "--init-from", "fsdd-digits-nir", "--epochs", "1", "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no clip held back" in result.stderr and "accuracy 0.0000" not in result.stderr
+    training = json.loads((out / "config.json").read_text())["training"]
+    assert training["train_clips"] == 20 and training["held_out_clips"] == 0
+    assert training["history"][0]["held_out_clip_accuracy"] is None
