@@ -46,12 +46,12 @@ from ...sources.audio.speech_mean import SpeechMeanConfig
 from ...sources.audio.training_examples import CanvasConfig, make_example
 from ...sources.labelled_clips import (
     LabelledClip,
+    hold_back,
     list_labelled_clips,
     recordings_under,
     sorted_labels,
     speaker_of,
     split_by_speaker,
-    split_by_take,
 )
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder
 from ...sources.step_targets import BACKGROUND_LABEL, UNKNOWN_LABEL
@@ -118,9 +118,7 @@ def training_split(settings: AudioTrainingSettings, data_dir: str | Path) -> tup
         if strange:
             raise ValueError(f"--validation {settings.validation_data}: labels {strange} are not in {data_dir}")
     else:
-        train_clips, held_clips = split_by_take(clips)
-        if not held_clips or not train_clips:  # no FSDD takes, or only test takes (e.g. one's own 0-4)
-            train_clips, held_clips = split_by_speaker(clips)
+        train_clips, held_clips = hold_back(clips)
     labels = [BACKGROUND_LABEL] + sorted_labels(clips)
     if settings.unknown_data:
         if UNKNOWN_LABEL in labels:

@@ -52,7 +52,7 @@ from ...sources.events.simulation.dvs_gesture_dataset import is_dvs_gesture_root
 from ...sources.events.simulation.gesture_examples import GestureExampleConfig, make_gesture_example
 from ...sources.events.simulation.synthetic_gestures import GESTURE_CLASSES
 from ...sources.images.mnist import mnist_folder, mnist_split
-from ...sources.labelled_clips import list_labelled_clips, split_by_speaker, split_by_take
+from ...sources.labelled_clips import hold_back, list_labelled_clips
 from ...sources.spike_encoding import EncoderConfig, SpikeEncoder, rate_encode
 from ..decisions import DecisionConfig
 from ..decisions.anomaly import calibration_sample, threshold_at
@@ -261,9 +261,12 @@ def mnist_data(data: str, settings: AutoencoderTrainingSettings, rng, generator)
 
 def audio_data(data: str, settings: AutoencoderTrainingSettings, rng) -> AutoencoderData:
     clips = list_labelled_clips(data)
-    train_clips, held_clips = split_by_take(clips)
-    if not held_clips:  # no FSDD takes: hold back a tenth of the speakers (never clips of a trained voice)
-        train_clips, held_clips = split_by_speaker(clips)
+    train_clips, held_clips = hold_back(clips)  # never clips of a trained voice, unless FSDD test takes
+    if not held_clips:  # the threshold is calibrated on held-back normal data: there must be some
+        raise ValueError(
+            f"{data}: all {len(clips)} clips are one speaker's, so none can be held back to calibrate the "
+            "anomaly threshold; expected clips of two speakers or more, or FSDD names with takes 5 and above"
+        )
     for folder in settings.extra_data:
         train_clips = train_clips + list_labelled_clips(folder)
     if settings.max_train_items and len(train_clips) > settings.max_train_items:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import soundfile
 
-from spikestream.sources.labelled_clips import list_labelled_clips, split_by_speaker, split_by_take
+from spikestream.sources.labelled_clips import hold_back, list_labelled_clips, split_by_speaker, split_by_take
 
 
 def write_wav(path, seconds=0.2, rate=8000):
@@ -46,3 +46,18 @@ def test_five_fsdd_speakers_hold_one_back_whole(fsdd_dir):
     train, held = split_by_speaker(list_labelled_clips(fsdd_dir), 0.1)
     assert len({clip.speaker for clip in held}) == 1 and len(held) == 500
     assert {clip.speaker for clip in train}.isdisjoint({clip.speaker for clip in held})
+
+
+def test_hold_back_uses_test_takes_only_when_some_take_is_left_to_train(tmp_path):
+    for name in ("1_ana_0.wav", "1_ana_7.wav", "2_bo_1.wav", "2_bo_8.wav"):
+        write_wav(tmp_path / "fsdd" / name)
+    train, held = hold_back(list_labelled_clips(tmp_path / "fsdd"))
+    assert sorted(c.path.name for c in held) == ["1_ana_0.wav", "2_bo_1.wav"]  # the official test takes
+    for name in ("1_me_0.wav", "2_me_1.wav", "3_me_4.wav"):  # one's own voice, test takes only
+        write_wav(tmp_path / "mine" / name)
+    train, held = hold_back(list_labelled_clips(tmp_path / "mine"))
+    assert len(train) == 3 and held == []  # every clip trains; nothing can be held back by speaker
+    for name in ("1_ana_0.wav", "1_bo_2.wav", "2_cy_3.wav"):  # test takes only, three speakers
+        write_wav(tmp_path / "three" / name)
+    train, held = hold_back(list_labelled_clips(tmp_path / "three"))
+    assert len(held) == 1 and len(train) == 2 and {c.speaker for c in held}.isdisjoint(c.speaker for c in train)
