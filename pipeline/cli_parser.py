@@ -126,6 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-timeout", type=POSITIVE_SECONDS, default=5.0, help="stop when no input arrives for this long (s)"
     )
 
+    record = commands.add_parser(
+        "record",
+        help="record takes of each label from the microphone, to fine-tune a model on your own voice",
+    )
+    record.add_argument("--out", type=Path, required=True, help="folder to write DIR/LABEL/SPEAKER_nohash_TAKE.wav")
+    record.add_argument("--model", help="the model to fine-tune: its labels and sample rate (default fsdd-digits)")
+    record.add_argument("--labels", help="comma-separated labels to record instead of the model's")
+    record.add_argument("--takes", type=number(1, 100, integer=True), default=5, help="takes of each label")
+    record.add_argument("--speaker", default="me", help="your name in the file names (letters, digits, '-')")
+    record.add_argument("--seconds", type=number(0.3, 10.0), default=1.5, help="length of each take (s), in [0.3, 10]")
+    record.add_argument("--device", help="input device index or name (see listen --list-devices)")
+    record.add_argument(
+        "--device-rate",
+        type=number(1000, 384_000, integer=True),
+        help="capture sample rate in Hz (default: the device's)",
+    )
+
     replay = commands.add_parser("replay", help="stream a recording (audio or events) through the pipeline")
     replay.add_argument("recording", type=Path)
     add_output_options(replay)

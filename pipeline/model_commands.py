@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -277,5 +278,85 @@ def command_merge(args: argparse.Namespace) -> int:
     print(
         f"merged {len(members)} models into {out} "
         f"(channels {list(merged.model.config.channels)}, hidden {merged.model.config.hidden})"
+    )
+    return 0
+
+
+SPEAKER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+QUIET_PEAK_DBFS = -40.0  # a take whose loudest sample is below this heard no voice
+RECORD_PAUSE_S = 0.5  # between the prompt and the capture: time to draw breath
+
+
+def record_labels(args: argparse.Namespace, loaded: LoadedModel) -> list[str]:
+    """``--labels`` or the model's word labels (not background, not ``unknown``), checked as folder names."""
+    from ..sources.step_targets import UNKNOWN_LABEL
+
+    labels = [label.strip() for label in args.labels.split(",")] if args.labels else loaded.labels[1:]
+    labels = [label for label in labels if label != UNKNOWN_LABEL]
+    bad = [label for label in labels if not label or "/" in label or label.startswith(".")]
+    if bad or not labels:
+        raise UsageError(f"--labels {args.labels!r}: expected comma-separated names usable as folder names")
+    strange = sorted(set(labels) - set(loaded.labels))
+    if strange:
+        raise UsageError(f"--labels: {strange} are not labels of {loaded.name!r} ({loaded.labels[1:]})")
+    return labels
+
+
+def command_record(args: argparse.Namespace) -> int:
+    """Takes of each label from the microphone into ``DIR/LABEL/SPEAKER_nohash_TAKE.wav`` (16-bit, the model's
+    rate), prompting for each; takes already on disk are kept (run again to go on after Ctrl-C)."""
+    import os
+    import time
+
+    import numpy as np
+    import soundfile
+
+    from ..sources.audio.microphone import record_seconds, resolve_input_device
+    from .inputs import sample_rate_hz
+
+    if not SPEAKER_NAME.match(args.speaker):
+        raise UsageError(f"--speaker {args.speaker!r}: expected letters, digits and '-' only")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: is a file; expected a folder to record into")
+    loaded = load_checkpoint(args.model or DEFAULT_AUDIO_MODEL)
+    if loaded.front_end_kind != "audio" or is_autoencoder(loaded):
+        raise UsageError(f"model {loaded.name!r} is not an audio classifier; record takes for one (e.g. fsdd-digits)")
+    labels = record_labels(args, loaded)
+    rate_hz = sample_rate_hz(loaded)
+    device = int(args.device) if args.device and args.device.isdigit() else args.device
+    resolve_input_device(device)  # no microphone: say so before the first prompt
+    recorded = kept = 0
+    for take in range(args.takes):
+        order = np.random.default_rng(take).permutation(len(labels))  # not the same list intonation every round
+        for label in (labels[i] for i in order):
+            path = args.out / label / f"{args.speaker}_nohash_{take}.wav"
+            if path.exists():
+                kept += 1
+                continue
+            print(f"take {take + 1}/{args.takes}: say {label!r} ({args.seconds:g} s)", file=sys.stderr, flush=True)
+            time.sleep(RECORD_PAUSE_S)
+            samples = record_seconds(rate_hz, args.seconds, device, args.device_rate)
+            if samples.size < 0.9 * args.seconds * rate_hz:
+                raise UsageError(
+                    f"the input device stopped after {samples.size / rate_hz:.2f} s of a {args.seconds:g} s take; "
+                    f"{recorded} takes written to {args.out}"
+                )
+            peak_dbfs = 20 * np.log10(max(float(np.abs(samples).max()), 1e-10))
+            if peak_dbfs < QUIET_PEAK_DBFS:
+                print(
+                    f"  quiet: peak {peak_dbfs:.0f} dBFS (is the microphone muted?); kept, delete {path} to redo it",
+                    file=sys.stderr,
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + ".part")
+            soundfile.write(partial, samples, rate_hz, subtype="PCM_16", format="WAV")
+            os.replace(partial, path)  # a take is on disk whole or not at all
+            recorded += 1
+    model = args.model or DEFAULT_AUDIO_MODEL
+    print(
+        f"recorded {recorded} takes ({kept} already there) of {len(labels)} labels in {args.out}; fine-tune with\n"
+        f"  spikestream train audio --data {args.out} --init-from {model} --epochs 60 --learning-rate 5e-4 "
+        f"--out out/checkpoints/{Path(model).name}-{args.speaker}",
+        file=sys.stderr,
     )
     return 0

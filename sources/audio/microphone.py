@@ -173,3 +173,24 @@ class MicrophoneSource:
                 if samples.size:
                     yield samples_chunk(samples, emitted, self.sample_rate_hz, captured_ns)
                     emitted += samples.size
+
+
+def record_seconds(
+    sample_rate_hz: int,
+    seconds: float,
+    device: int | str | None = None,
+    device_sample_rate_hz: int | None = None,
+    idle_timeout_s: float = 5.0,
+) -> np.ndarray:
+    """One take from a live input: ``seconds`` of mono float32 samples ``[N]`` at ``sample_rate_hz``
+    (fewer when the device stops delivering for ``idle_timeout_s``). Raises :class:`MicrophoneUnavailable`
+    when the device cannot be opened."""
+    source = MicrophoneSource(
+        sample_rate_hz,
+        device,
+        idle_timeout_s=idle_timeout_s,
+        max_duration_s=seconds,
+        device_sample_rate_hz=device_sample_rate_hz,
+    )
+    parts = [chunk.payload for chunk in source]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)

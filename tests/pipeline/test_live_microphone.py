@@ -96,3 +96,31 @@ def test_microphone_with_the_hardware_friendly_model_and_stats(alsa_home, tmp_pa
     activity = json.loads(stats.read_text())["activity"]
     assert activity["seconds_of_input"] == pytest.approx(15.0, abs=0.2)
     assert 0 < activity["synops_to_dense_ratio"] < 1
+
+
+def test_record_writes_whole_takes_of_each_label_and_resumes(alsa_home, tmp_path):
+    """`record` through real PortAudio capture: each take a 16-bit WAV at the model's rate in the layout
+    `train audio` reads (one speaker: every clip trains); a second run keeps what is on disk."""
+    from spikestream.sources.labelled_clips import hold_back, list_labelled_clips
+
+    mine = tmp_path / "mine"
+    args = ("record", "--out", str(mine), "--labels", "3,7", "--takes", "2", "--seconds", "0.6", "--speaker", "ana")
+    result = run_cli(*args, "--device-rate", str(CAPTURE_RATE_HZ), env=alsa_home, timeout_s=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("say '") == 4 and "recorded 4 takes (0 already there)" in result.stderr
+    assert "--init-from fsdd-digits" in result.stderr
+    takes = sorted(mine.rglob("*.wav"))
+    assert [p.relative_to(mine).as_posix() for p in takes] == [
+        "3/ana_nohash_0.wav", "3/ana_nohash_1.wav", "7/ana_nohash_0.wav", "7/ana_nohash_1.wav"
+    ]  # fmt: skip
+    for path in takes:
+        info = soundfile.info(path)
+        assert (info.samplerate, info.subtype, info.frames) == (8000, "PCM_16", 4800)
+    assert not list(mine.rglob("*.part"))
+    clips = list_labelled_clips(mine)
+    assert {c.label for c in clips} == {"3", "7"} and {c.speaker for c in clips} == {"ana"}
+    assert hold_back(clips)[1] == []
+    again = run_cli(*args, env=alsa_home, timeout_s=60)
+    assert again.returncode == 0 and "recorded 0 takes (4 already there)" in again.stderr, again.stderr
+    bad = run_cli("record", "--out", str(mine), "--labels", "3,eleven", env=alsa_home, timeout_s=60)
+    assert bad.returncode == 2 and "['eleven'] are not labels of 'fsdd-digits'" in bad.stderr, bad.stderr
