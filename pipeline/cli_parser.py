@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="record takes of each label from the microphone, to fine-tune a model on your own voice",
     )
     record.add_argument("--out", type=Path, required=True, help="folder to write DIR/LABEL/SPEAKER_nohash_TAKE.wav")
-    record.add_argument("--model", help="the model to fine-tune: its labels and sample rate (default fsdd-digits)")
+    record.add_argument("--model", help="the model to fine-tune: its labels and sample rate (default fsdd-digits-nir)")
     record.add_argument("--labels", help="comma-separated labels to record instead of the model's")
     record.add_argument("--takes", type=number(1, 100, integer=True), default=5, help="takes of each label")
     record.add_argument("--speaker", default="me", help="your name in the file names (letters, digits, '-')")

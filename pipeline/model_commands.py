@@ -285,6 +285,7 @@ def command_merge(args: argparse.Namespace) -> int:
 SPEAKER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 QUIET_PEAK_DBFS = -40.0  # a take whose loudest sample is below this heard no voice
 RECORD_PAUSE_S = 0.5  # between the prompt and the capture: time to draw breath
+RECORD_MODEL = "fsdd-digits-nir"  # one small member: a 150-epoch fine-tune takes minutes (bench/bench_enrolment.py)
 
 
 def record_labels(args: argparse.Namespace, loaded: LoadedModel) -> list[str]:
@@ -318,7 +319,7 @@ def command_record(args: argparse.Namespace) -> int:
         raise UsageError(f"--speaker {args.speaker!r}: expected letters, digits and '-' only")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: is a file; expected a folder to record into")
-    loaded = load_checkpoint(args.model or DEFAULT_AUDIO_MODEL)
+    loaded = load_checkpoint(args.model or RECORD_MODEL)
     if loaded.front_end_kind != "audio" or is_autoencoder(loaded):
         raise UsageError(f"model {loaded.name!r} is not an audio classifier; record takes for one (e.g. fsdd-digits)")
     labels = record_labels(args, loaded)
@@ -352,10 +353,10 @@ def command_record(args: argparse.Namespace) -> int:
             soundfile.write(partial, samples, rate_hz, subtype="PCM_16", format="WAV")
             os.replace(partial, path)  # a take is on disk whole or not at all
             recorded += 1
-    model = args.model or DEFAULT_AUDIO_MODEL
+    model = args.model or RECORD_MODEL
     print(
         f"recorded {recorded} takes ({kept} already there) of {len(labels)} labels in {args.out}; fine-tune with\n"
-        f"  spikestream train audio --data {args.out} --init-from {model} --epochs 60 --learning-rate 5e-4 "
+        f"  spikestream train audio --data {args.out} --init-from {model} --epochs 150 --learning-rate 5e-4 "
         f"--out out/checkpoints/{Path(model).name}-{args.speaker}",
         file=sys.stderr,
     )

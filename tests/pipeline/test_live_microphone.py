@@ -108,7 +108,7 @@ def test_record_writes_whole_takes_of_each_label_and_resumes(alsa_home, tmp_path
     result = run_cli(*args, "--device-rate", str(CAPTURE_RATE_HZ), env=alsa_home, timeout_s=120)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("say '") == 4 and "recorded 4 takes (0 already there)" in result.stderr
-    assert "--init-from fsdd-digits" in result.stderr
+    assert "--init-from fsdd-digits-nir --epochs 150" in result.stderr
     takes = sorted(mine.rglob("*.wav"))
     assert [p.relative_to(mine).as_posix() for p in takes] == [
         "3/ana_nohash_0.wav", "3/ana_nohash_1.wav", "7/ana_nohash_0.wav", "7/ana_nohash_1.wav"
@@ -123,4 +123,4 @@ def test_record_writes_whole_takes_of_each_label_and_resumes(alsa_home, tmp_path
     again = run_cli(*args, env=alsa_home, timeout_s=60)
     assert again.returncode == 0 and "recorded 0 takes (4 already there)" in again.stderr, again.stderr
     bad = run_cli("record", "--out", str(mine), "--labels", "3,eleven", env=alsa_home, timeout_s=60)
-    assert bad.returncode == 2 and "['eleven'] are not labels of 'fsdd-digits'" in bad.stderr, bad.stderr
+    assert bad.returncode == 2 and "['eleven'] are not labels of 'fsdd-digits-nir'" in bad.stderr, bad.stderr
