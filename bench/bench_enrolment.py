@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_unseen_speaker import FSDD, REPO, RESULTS, link_speakers  # noqa: E402
+from bench_unseen_speaker import REPO, RESULTS, link_clips, with_shipped_decision  # noqa: E402
 
 from spikestream.models.checkpoint import LoadedModel, load_checkpoint  # noqa: E402
 from spikestream.pipeline.training.evaluate import evaluate_audio  # noqa: E402
@@ -45,22 +45,10 @@ from spikestream.sources.labelled_clips import list_labelled_clips  # noqa: E402
 EVALUATION_TAKES = range(5, 50)  # the speaker's takes never used for enrolment
 
 
-def takes_folder(out_dir: Path, speaker: str, takes: range) -> Path:
-    """A folder of symlinks to ``speaker``'s FSDD clips whose take is in ``takes``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for clip in list_labelled_clips(FSDD):
-        if clip.speaker == speaker and clip.take in takes and not (out_dir / clip.path.name).exists():
-            (out_dir / clip.path.name).symlink_to(clip.path.resolve())
-    return out_dir
-
-
 def streamed_accuracy(loaded: LoadedModel, folder: Path, shipped: dict) -> dict:
     """Accuracy of ``loaded`` streamed over every clip of ``folder`` with the shipped decision and level track."""
-    loaded.config["decision"] = shipped["decision"]
-    if shipped["front_end"].get("level_rise") is not None:
-        loaded.config["front_end"]["level_rise"] = shipped["front_end"]["level_rise"]
     clips = list_labelled_clips(folder)
-    metrics = evaluate_audio(loaded, clips)
+    metrics = evaluate_audio(with_shipped_decision(loaded, shipped), clips)
     return {"accuracy": round(metrics["accuracy"], 4), "clips": len(clips), "missed": metrics["missed"]}
 
 
@@ -83,16 +71,14 @@ def main() -> int:
             check=True,
         )  # fmt: skip
     shipped = load_checkpoint("fsdd-digits").config
-    speaker_eval = takes_folder(args.work / f"{args.speaker}-takes-5-49", args.speaker, EVALUATION_TAKES)
-    others = link_speakers(
-        args.work / f"others-than-{args.speaker}-test-takes",
-        lambda speaker: speaker != args.speaker,
+    speaker_eval = link_clips(
+        args.work / f"{args.speaker}-takes-5-49",
+        lambda clip: clip.speaker == args.speaker and clip.take in EVALUATION_TAKES,
     )
-    others_test = args.work / f"others-than-{args.speaker}-takes-0-4"
-    others_test.mkdir(exist_ok=True)
-    for path in others.iterdir():
-        if int(path.stem.rsplit("_", 1)[1]) < 5 and not (others_test / path.name).exists():
-            (others_test / path.name).symlink_to(path.resolve())
+    others_test = link_clips(
+        args.work / f"others-than-{args.speaker}-takes-0-4",
+        lambda clip: clip.speaker != args.speaker and clip.take in range(5),
+    )
     started = time.perf_counter()
     before = {
         "speaker_takes_5_49": streamed_accuracy(load_checkpoint(base), speaker_eval, shipped),
@@ -117,7 +103,10 @@ def main() -> int:
             # (a row's own "measured", when it has one, wins over the file's)
     counts = [int(value) for value in args.takes.split(",") if value.strip()]
     for count, epochs in [(c, int(e)) for c in counts for e in args.epochs.split(",") if e.strip()]:
-        mine = takes_folder(args.work / f"{args.speaker}-takes-0-{count - 1}", args.speaker, range(count))
+        mine = link_clips(
+            args.work / f"{args.speaker}-takes-0-{count - 1}",
+            lambda clip, count=count: clip.speaker == args.speaker and clip.take in range(count),
+        )
         out = args.work / f"model-{args.speaker}-enrolled-{count}-{epochs}"
         began = time.perf_counter()
         command = [

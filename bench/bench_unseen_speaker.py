@@ -89,11 +89,20 @@ def recipes(extra_voices_dir: Path) -> dict[str, AudioTrainingSettings]:
     }
 
 
-def link_speakers(out_dir: Path, keep) -> Path:
-    """A folder of symlinks to the FSDD clips whose speaker satisfies ``keep``."""
+def with_shipped_decision(loaded: LoadedModel, shipped: dict) -> LoadedModel:
+    """``loaded`` set to decide as the shipped model's config ``shipped`` does: its decision and the level track
+    that decision reads (the features stay those ``loaded`` was trained on)."""
+    loaded.config["decision"] = shipped["decision"]
+    if shipped["front_end"].get("level_rise") is not None:
+        loaded.config["front_end"]["level_rise"] = shipped["front_end"]["level_rise"]
+    return loaded
+
+
+def link_clips(out_dir: Path, keep) -> Path:
+    """A folder of symlinks to the FSDD clips that satisfy ``keep(clip)`` (speaker, take)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for clip in list_labelled_clips(FSDD):
-        if keep(clip.speaker) and not (out_dir / clip.path.name).exists():
+        if keep(clip) and not (out_dir / clip.path.name).exists():
             (out_dir / clip.path.name).symlink_to(clip.path.resolve())
     return out_dir
 
@@ -127,8 +136,8 @@ def main() -> None:
             f"expected some of {available}"
         )
     torch.set_num_threads(1)
-    train_dir = link_speakers(args.work / f"without-{args.speaker}", lambda speaker: speaker != args.speaker)
-    test_dir = link_speakers(args.work / f"only-{args.speaker}", lambda speaker: speaker == args.speaker)
+    train_dir = link_clips(args.work / f"without-{args.speaker}", lambda clip: clip.speaker != args.speaker)
+    test_dir = link_clips(args.work / f"only-{args.speaker}", lambda clip: clip.speaker == args.speaker)
     voices_dir = args.work / "espeak-train"
     needs_voices = any(recipes(voices_dir)[name].extra_data for name in set(chosen).union(*merges))
     if needs_voices and not voices_dir.is_dir():  # the synthetic voices only for the recipes that train on them
@@ -136,8 +145,6 @@ def main() -> None:
             ["bash", str(REPO / "recordings" / "make_espeak_digits.sh"), str(voices_dir), "train"], check=True
         )
     shipped = load_checkpoint("fsdd-digits").config
-    decision = shipped["decision"]
-    level_rise = shipped["front_end"].get("level_rise")  # the level track its decision reads (features unchanged)
     results_file = RESULTS / f"unseen_speaker_{args.speaker}.json"
     earlier = json.loads(results_file.read_text()) if results_file.exists() else {}
     results = {
@@ -165,9 +172,7 @@ def main() -> None:
         return load_checkpoint(checkpoint)
 
     def scored(loaded: LoadedModel, name: str) -> dict:
-        loaded.config["decision"] = decision
-        if level_rise is not None:
-            loaded.config["front_end"]["level_rise"] = level_rise
+        with_shipped_decision(loaded, shipped)
         metrics = evaluate_audio(loaded, list_labelled_clips(test_dir))
         print(f"{name}: {metrics['accuracy']:.4f} on {results['test_clips']} clips of {args.speaker}", flush=True)
         return {

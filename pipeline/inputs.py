@@ -161,9 +161,7 @@ def _open_microphone(
     from ..sources.audio.microphone import MicrophoneSource
 
     check_model_fits(model, "audio", target)
-    device: int | str | None = target.partition(":")[2] or None
-    if isinstance(device, str) and device.isdigit():
-        device = int(device)
+    device = target.partition(":")[2] or None  # an index or (part of) a name: resolve_input_device reads both
     microphone = MicrophoneSource(
         sample_rate_hz(model),
         device,

@@ -324,8 +324,7 @@ def command_record(args: argparse.Namespace) -> int:
         raise UsageError(f"model {loaded.name!r} is not an audio classifier; record takes for one (e.g. fsdd-digits)")
     labels = record_labels(args, loaded)
     rate_hz = sample_rate_hz(loaded)
-    device = int(args.device) if args.device and args.device.isdigit() else args.device
-    resolve_input_device(device)  # no microphone: say so before the first prompt
+    resolve_input_device(args.device)  # no microphone: say so before the first prompt (an index or a name)
     recorded = kept = 0
     for take in range(args.takes):
         order = np.random.default_rng(take).permutation(len(labels))  # not the same list intonation every round
@@ -336,7 +335,7 @@ def command_record(args: argparse.Namespace) -> int:
                 continue
             print(f"take {take + 1}/{args.takes}: say {label!r} ({args.seconds:g} s)", file=sys.stderr, flush=True)
             time.sleep(RECORD_PAUSE_S)
-            samples = record_seconds(rate_hz, args.seconds, device, args.device_rate)
+            samples = record_seconds(rate_hz, args.seconds, args.device, args.device_rate)
             if samples.size < 0.9 * args.seconds * rate_hz:
                 raise UsageError(
                     f"the input device stopped after {samples.size / rate_hz:.2f} s of a {args.seconds:g} s take; "

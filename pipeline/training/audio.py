@@ -400,7 +400,7 @@ def train_audio(
         measured = "no clip held back" if accuracy is None else f"held-out clip accuracy {accuracy:.4f}"
         print(f"epoch {epoch + 1}: loss {loss:.4f}, {measured}", file=sys.stderr)
         if (
-            settings.validation_data and settings.keep == "best" and accuracy is not None and accuracy > best_accuracy
+            settings.validation_data and settings.keep == "best" and accuracy > best_accuracy
         ):  # select on validation speakers only
             best_accuracy, best_epoch, best_weights = accuracy, epoch + 1, copy.deepcopy(model.state_dict())
     if best_weights is not None:
