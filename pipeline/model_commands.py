@@ -292,7 +292,7 @@ def record_labels(args: argparse.Namespace, loaded: LoadedModel) -> list[str]:
     """``--labels`` or the model's word labels (not background, not ``unknown``), checked as folder names."""
     from ..sources.step_targets import UNKNOWN_LABEL
 
-    labels = [label.strip() for label in args.labels.split(",")] if args.labels else loaded.labels[1:]
+    labels = [label.strip() for label in args.labels.split(",")] if args.labels is not None else loaded.labels[1:]
     labels = [label for label in labels if label != UNKNOWN_LABEL]
     bad = [label for label in labels if not label or "/" in label or label.startswith(".")]
     if bad or not labels:
@@ -325,6 +325,10 @@ def command_record(args: argparse.Namespace) -> int:
     labels = record_labels(args, loaded)
     rate_hz = sample_rate_hz(loaded)
     resolve_input_device(args.device)  # no microphone: say so before the first prompt (an index or a name)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)  # an unwritable --out: said before the first prompt too
+    except OSError as error:
+        raise UsageError(f"--out {args.out}: cannot create the folder ({error.strerror or error})") from None
     recorded = kept = 0
     for take in range(args.takes):
         order = np.random.default_rng(take).permutation(len(labels))  # not the same list intonation every round
@@ -347,10 +351,16 @@ def command_record(args: argparse.Namespace) -> int:
                     f"  quiet: peak {peak_dbfs:.0f} dBFS (is the microphone muted?); kept, delete {path} to redo it",
                     file=sys.stderr,
                 )
-            path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(path.name + ".part")
-            soundfile.write(partial, samples, rate_hz, subtype="PCM_16", format="WAV")
-            os.replace(partial, path)  # a take is on disk whole or not at all
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                soundfile.write(partial, samples, rate_hz, subtype="PCM_16", format="WAV")
+                os.replace(partial, path)  # a take is on disk whole or not at all
+            except (OSError, soundfile.LibsndfileError) as error:
+                raise UsageError(
+                    f"--out {args.out}: cannot write {path.name} ({getattr(error, 'strerror', None) or error}); "
+                    f"expected a folder you can write to; {recorded} takes written"
+                ) from None
             recorded += 1
     model = args.model or RECORD_MODEL
     print(

@@ -124,3 +124,6 @@ def test_record_writes_whole_takes_of_each_label_and_resumes(alsa_home, tmp_path
     assert again.returncode == 0 and "recorded 0 takes (4 already there)" in again.stderr, again.stderr
     bad = run_cli("record", "--out", str(mine), "--labels", "3,eleven", env=alsa_home, timeout_s=60)
     assert bad.returncode == 2 and "['eleven'] are not labels of 'fsdd-digits-nir'" in bad.stderr, bad.stderr
+    nowhere = run_cli("record", "--out", "/proc/no-such-folder", "--labels", "3", env=alsa_home, timeout_s=60)
+    assert nowhere.returncode == 2 and "cannot create the folder" in nowhere.stderr, nowhere.stderr
+    assert "say '" not in nowhere.stderr and "Traceback" not in nowhere.stderr
