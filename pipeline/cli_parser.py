@@ -242,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(audio; repeatable), e.g. ../shared/data/speech_commands/_background_noise_",
     )
     train.add_argument(
+        "--background-recordings",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="non-speech field recordings (barks, engines, rain) used only as background-only examples, "
+        "half of them, never under a word (audio; repeatable), e.g. ../shared/data/esc10/fold1",
+    )
+    train.add_argument(
         "--trim-db",
         type=number(1, 90),
         metavar="DB",

@@ -103,6 +103,7 @@ class AudioTrainingSettings:
     keep: str = "best"  # with validation_data: save the best epoch on it ("best") or the last ("last")
     unknown_data: tuple[str, ...] = ()  # folders of other words: one "unknown" class
     noise_data: tuple[str, ...] = ()  # folders of real background recordings
+    field_data: tuple[str, ...] = ()  # folders of non-speech field recordings, on background-only canvases only
     trim_db: float | None = None  # cut each clip to its word (frames within this many dB of the loudest)
     crop_ms: float | None = None  # each example: a random stretch this long of a longer clip (sound events)
     speech_mean: SpeechMeanConfig | None = None  # remove the running speech mean from the features (None: off)
@@ -213,15 +214,16 @@ def crop(samples: np.ndarray, crop_ms: float | None, rate_hz: int, rng: np.rando
     return samples[start : start + length]
 
 
-def noise_recordings(folders: tuple[str, ...], rate_hz: int) -> list[np.ndarray] | None:
-    """Every audio file under ``folders`` at ``rate_hz`` (``None`` without folders)."""
+def noise_recordings(folders: tuple[str, ...], rate_hz: int, option: str = "--noise") -> list[np.ndarray] | None:
+    """Every audio file under ``folders`` at ``rate_hz`` (``None`` without folders); ``option`` names
+    the folders in the error when one holds none."""
     if not folders:
         return None
     paths = []
     for folder in folders:
         found = recordings_under(Path(folder))
         if not found:
-            raise ValueError(f"--noise {folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found")
+            raise ValueError(f"{option} {folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found")
         paths += found
     return [read_audio(path, rate_hz) for path in paths]
 
@@ -296,6 +298,7 @@ def train_audio(
     train_audio_clips = read_clips(train_clips, rate, settings.trim_db, "reading clips")
     held_audio_clips = read_clips(held_clips, rate, settings.trim_db, "reading held-back clips")
     noise_bank = noise_recordings(settings.noise_data, rate)
+    field_bank = noise_recordings(settings.field_data, rate, "--background-recordings")
     if initial is not None or shared is not None:
         front_end = AudioFrontEndConfig.from_dict((initial or shared).config["front_end"])
         if settings.dc_cutoff_hz is not None:  # the fine-tune learns the blocked features; statistics kept
@@ -382,6 +385,7 @@ def train_audio(
                             settings.canvas,
                             rng,
                             noise_bank,
+                            field_bank,
                         )
                     )
                 yield build_batch(examples, front_end, encoder, settings.feature_masks, rng)

@@ -24,9 +24,17 @@ def comma_separated(option: str, text: str, convert, count: int, expected: str) 
     return values
 
 
+def read_flag(text: str) -> bool:
+    """``1/true/yes`` → True, ``0/false/no`` → False (case-insensitive); anything else a ``ValueError``."""
+    flags = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if text.lower() not in flags:
+        raise ValueError(text)
+    return flags[text.lower()]
+
+
 def mfcc_settings(text: str) -> MfccConfig:
     """``--mfcc sample_rate_hz=16000,n_fft=512,hop_ms=20,n_mfcc=30``: fields of the MFCC front end
-    (the others keep their defaults)."""
+    (the others keep their defaults; ``log_mel=1,n_mels=40,n_mfcc=40``: log-mel energies, no DCT)."""
     fields = {name: type(value) for name, value in asdict(MfccConfig()).items() if name != "fmax_hz"}
     values = {}
     for item in text.split(","):
@@ -34,9 +42,10 @@ def mfcc_settings(text: str) -> MfccConfig:
         if name not in fields:
             raise UsageError(f"--mfcc {text!r}: {name!r} is not one of {', '.join(fields)} (NAME=VALUE,...)")
         try:
-            values[name] = fields[name](value)
+            values[name] = read_flag(value) if fields[name] is bool else fields[name](value)
         except ValueError:
-            raise UsageError(f"--mfcc {text!r}: {item!r} needs a {fields[name].__name__} value") from None
+            kind = "bool (1 or 0)" if fields[name] is bool else fields[name].__name__
+            raise UsageError(f"--mfcc {text!r}: {item!r} needs a {kind} value") from None
     try:
         return MfccConfig(**values)
     except ValueError as error:
@@ -71,6 +80,7 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
     settings.keep = args.keep
     settings.unknown_data = tuple(args.unknown)
     settings.noise_data = tuple(args.noise)
+    settings.field_data = tuple(args.background_recordings)
     settings.trim_db = args.trim_db
     settings.crop_ms = args.crop_ms
     if args.hardware_friendly:

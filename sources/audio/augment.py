@@ -45,6 +45,19 @@ def noise_excerpt(bank: list[np.ndarray], sample_count: int, rng: np.random.Gene
     return (excerpt / rms(excerpt)).astype(np.float32)
 
 
+def field_excerpt(bank: list[np.ndarray], sample_count: int, rng: np.random.Generator) -> np.ndarray:
+    """A random stretch ``[N]`` of one of ``bank``'s field recordings (barks, engines, rain; looped if
+    shorter) at its own loudness relative to the recording's peak, times a gain of −35…0 dB: quiet and
+    silent stretches stay quiet, unlike :func:`noise_excerpt`'s unit RMS."""
+    recording = bank[int(rng.integers(0, len(bank)))]
+    if recording.size < sample_count:
+        recording = np.tile(recording, -(-sample_count // max(1, recording.size)))
+    start = int(rng.integers(0, recording.size - sample_count + 1))
+    peak = float(np.max(np.abs(recording))) + 1e-9
+    gain = 10.0 ** (rng.uniform(-35.0, 0.0) / 20.0)
+    return np.clip(recording[start : start + sample_count] / peak * gain, -1.0, 1.0).astype(np.float32)
+
+
 def speech_bounds(samples: np.ndarray, sample_rate_hz: int, floor_db: float, margin_ms: float = 0.0) -> tuple[int, int]:
     """``(start, end)`` sample indices from the first to the last 20 ms frame within ``floor_db`` of the
     clip's loudest frame, widened by ``margin_ms`` either side (the whole clip when under two frames)."""

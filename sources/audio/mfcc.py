@@ -35,6 +35,9 @@ class MfccConfig:
     fmin_hz: float = 20.0
     fmax_hz: float | None = None
     amin_power: float = 1e-10
+    # True: the features are the n_mels log-mel energies themselves (dB, no DCT; n_mfcc must equal
+    # n_mels), so neighbouring features are neighbouring frequency bands, as a convolution expects
+    log_mel: bool = False
 
     def __post_init__(self) -> None:
         if self.sample_rate_hz <= 0:
@@ -45,6 +48,8 @@ class MfccConfig:
             )
         if not 1 <= self.n_mfcc <= self.n_mels:
             raise ValueError(f"n_mfcc must be in 1..n_mels={self.n_mels}, got {self.n_mfcc}")
+        if self.log_mel and self.n_mfcc != self.n_mels:
+            raise ValueError(f"log_mel gives n_mels={self.n_mels} features: n_mfcc must equal it, got {self.n_mfcc}")
 
     @property
     def hop_length(self) -> int:
@@ -84,6 +89,13 @@ def mel_filterbank(config: MfccConfig) -> np.ndarray:
 def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
     """Orthonormal DCT-II as a matrix ``[n_mfcc, n_mels]`` so that ``mfcc = D @ log_mel`` (read-only, cached)."""
     return read_only(scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc].astype(np.float32))
+
+
+def feature_basis(config: MfccConfig) -> np.ndarray:
+    """``[n_mfcc, n_mels]``: features = basis @ log_mel; the DCT, or the identity with ``config.log_mel``."""
+    if config.log_mel:
+        return read_only(np.eye(config.n_mels, dtype=np.float32))
+    return dct_matrix(config.n_mels, config.n_mfcc)
 
 
 @functools.lru_cache(maxsize=16)
@@ -201,7 +213,7 @@ class StreamingMfcc:
         self.config = config
         self._frames = StreamingFrames(config)
         self._mel_basis = mel_filterbank(config)
-        self._dct = dct_matrix(config.n_mels, config.n_mfcc)
+        self._dct = feature_basis(config)
 
     def reset(self) -> None:
         """Start a new stream."""
@@ -243,4 +255,6 @@ def reference_mfcc(audio: np.ndarray, config: MfccConfig, top_db: float | None =
         fmax=config.fmax_hz,
     )
     log_mel = librosa.power_to_db(mel_power, amin=config.amin_power, top_db=top_db)
+    if config.log_mel:
+        return log_mel.T.astype(np.float32)
     return librosa.feature.mfcc(S=log_mel, n_mfcc=config.n_mfcc).T.astype(np.float32)

@@ -17,6 +17,7 @@ from .augment import (
     band_limit,
     change_speed,
     equalise,
+    field_excerpt,
     noise_excerpt,
     nonspeech_background,
     place_on_canvas,
@@ -54,6 +55,9 @@ class CanvasConfig:
     # Nyquist frequency uniform in band_limit_hz_range (0 = off): 8 kHz recordings and telephone speech
     band_limit_probability: float = 0.0
     band_limit_hz_range: tuple[float, float] = (3400.0, 7000.0)
+    # with a bank of field recordings (barks, engines, rain: --background-recordings), this share of the
+    # background-only canvases is a stretch of one of them; they are never laid under a word
+    field_background_probability: float = 0.5
 
 
 def frame_targets(
@@ -82,11 +86,14 @@ def make_example(
     config: CanvasConfig,
     rng: np.random.Generator,
     noise_bank: list[np.ndarray] | None = None,
+    field_bank: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One augmented canvas ``[canvas_samples]`` float32 and its frame targets ``[1 + N // hop]``
     (:func:`augmented_canvas`), band-limited with ``config.band_limit_probability`` to a random
     bandwidth below Nyquist (:func:`~spikestream.sources.audio.augment.band_limit`)."""
-    canvas, targets = augmented_canvas(clip, label_index, sample_rate_hz, hop_samples, config, rng, noise_bank)
+    canvas, targets = augmented_canvas(
+        clip, label_index, sample_rate_hz, hop_samples, config, rng, noise_bank, field_bank
+    )
     if config.band_limit_probability > 0 and rng.random() < config.band_limit_probability:
         bandwidth_hz = rng.uniform(*config.band_limit_hz_range)  # no draws when off: earlier recipes replay
         if 2.0 * bandwidth_hz < sample_rate_hz:
@@ -102,6 +109,7 @@ def augmented_canvas(
     config: CanvasConfig,
     rng: np.random.Generator,
     noise_bank: list[np.ndarray] | None = None,
+    field_bank: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One augmented canvas ``[canvas_samples]`` float32 and its frame targets ``[1 + N // hop]``.
 
@@ -110,6 +118,10 @@ def augmented_canvas(
     background-only canvases are such a stretch at −55…−5 dBFS RMS (or, with
     ``config.nonspeech_background``, half the time the wide non-speech set).
 
+    ``field_bank``: real non-speech field recordings (e.g. ESC-10's barks and engines); with it, a share
+    ``config.field_background_probability`` of background-only canvases is a stretch of one of them
+    (:func:`~spikestream.sources.audio.augment.field_excerpt`), never laid under a word.
+
     ``clip=None`` makes a background-only example (all targets background): quiet noise, or with
     ``config.nonspeech_background`` any non-speech signal at any level. Augmentation: speed (tempo +
     pitch), spectral tilt, optionally a smooth random equaliser and a synthetic room, gain, background
@@ -117,6 +129,8 @@ def augmented_canvas(
     """
     canvas_samples = int(config.canvas_ms * sample_rate_hz / 1000.0)
     frame_count = 1 + canvas_samples // hop_samples
+    if clip is None and field_bank and rng.random() < config.field_background_probability:  # no draw without
+        return field_excerpt(field_bank, canvas_samples, rng), np.full(frame_count, BACKGROUND_INDEX, dtype=np.int64)
     noise = background_noise(canvas_samples, sample_rate_hz, rng)
     if noise_bank and rng.random() < 0.5:  # no draws without a bank: earlier recipes replay exactly
         noise = noise_excerpt(noise_bank, canvas_samples, rng)

@@ -163,7 +163,9 @@ def test_augmentation_and_channel_options_out_of_range_are_clear_errors(tmp_path
     )
     assert result.returncode == 2 and "--decide-fraction 1.2" in result.stderr and "in [0, 1]" in result.stderr
     for mfcc, message in (("rate=16000", "'rate' is not one of"), ("n_fft=big", "needs a int value"),
-                          ("n_mfcc=80", "n_mfcc must be in 1..n_mels=40")):  # fmt: skip
+                          ("n_mfcc=80", "n_mfcc must be in 1..n_mels=40"),
+                          ("log_mel=maybe", "needs a bool (1 or 0) value"),
+                          ("log_mel=1", "n_mfcc must equal it, got 20")):  # fmt: skip
         result = run_cli("train", "audio", "--data", str(fsdd_dir), "--mfcc", mfcc, "--out", str(tmp_path / "m"))
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
@@ -291,3 +293,30 @@ def test_fine_tune_on_one_speakers_own_takes_trains_on_all_and_claims_no_accurac
     training = json.loads((out / "config.json").read_text())["training"]
     assert training["train_clips"] == 20 and training["held_out_clips"] == 0
     assert training["history"][0]["held_out_clip_accuracy"] is None
+
+
+def test_background_recordings_train_as_background_and_a_folder_without_audio_is_a_clear_error(
+    tmp_path, fsdd_dir, shared_data_dir
+):
+    """``--background-recordings``: field recordings (here two ESC-10 barks) as background-only canvases;
+    recorded in the checkpoint. A folder holding no audio is named, exit 2, before any epoch."""
+    data = tmp_path / "me"
+    data.mkdir()
+    for digit in range(10):
+        for take in range(2):
+            (data / f"{digit}_jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
+    field = tmp_path / "field"
+    field.mkdir()
+    for bark in sorted((shared_data_dir / "esc10" / "fold1" / "dog_bark").iterdir())[:2]:
+        (field / bark.name).symlink_to(bark)
+    common = ("train", "audio", "--data", str(data), "--init-from", "fsdd-digits-nir", "--epochs", "1")
+    out = tmp_path / "mine"
+    result = run_cli(*common, "--nonspeech-background", "0.5", "--background-recordings", str(field), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    settings = json.loads((out / "config.json").read_text())["training"]["settings"]
+    assert settings["field_data"] == [str(field)] and settings["canvas"]["field_background_probability"] == 0.5
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = run_cli(*common, "--background-recordings", str(empty), "--out", str(tmp_path / "never"))
+    assert bad.returncode == 2 and f"--background-recordings {empty}: no audio files" in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "never").exists()

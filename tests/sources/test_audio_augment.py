@@ -3,6 +3,7 @@ is measured on sinusoids, the synthetic room on its decay and direct-to-reverb e
 
 import numpy as np
 import pytest
+import scipy.signal
 
 from spikestream.sources.audio.audio_file import read_audio
 from spikestream.sources.audio.augment import band_limit, equalise, reverberate, room_impulse_response
@@ -117,3 +118,30 @@ def test_band_limited_canvases_keep_their_targets_and_are_off_by_default(fsdd_di
     assert spectrum[frequencies_hz > 7_100].sum() < 1e-4 * spectrum.sum()  # bandwidth drawn in 3.4-7 kHz
     again = make_example(speech, 4, 16_000, 160, CanvasConfig(band_limit_probability=0.0), np.random.default_rng(5))
     assert np.array_equal(plain[0], again[0])  # off: the earlier recipes draw exactly what they drew
+
+
+def test_field_recordings_make_background_canvases_only_and_never_lie_under_a_word(fsdd_dir, shared_data_dir):
+    # --background-recordings: real barks and engines teach "this is not a keyword" without being laid
+    # under the words (laid under them, stop 34 found 38-54 % more false keywords on field recordings)
+    bark = read_audio(sorted((shared_data_dir / "esc10" / "fold1" / "dog_bark").iterdir())[0], RATE_HZ)
+    speech = read_audio(fsdd_dir / "3_nicolas_7.wav", RATE_HZ)
+    always = CanvasConfig(field_background_probability=1.0)
+    rng = np.random.default_rng(2)
+    levels = []
+    for _ in range(30):
+        canvas, targets = make_example(None, 4, RATE_HZ, 80, always, rng, field_bank=[bark])
+        assert canvas.dtype == np.float32 and np.all(targets == 0) and np.all(np.abs(canvas) <= 1.0)
+        levels.append(float(np.max(np.abs(canvas))))
+        if levels[-1] > 1e-3:  # a stretch of the bark itself, only scaled
+            lag = int(np.argmax(scipy.signal.correlate(bark, canvas, mode="valid", method="fft")))
+            piece = bark[lag : lag + canvas.size]
+            np.testing.assert_allclose(canvas / levels[-1], piece / np.max(np.abs(piece)), atol=1e-4)
+    assert min(levels) < 0.1 and max(levels) > 0.3  # −35…0 dB below the recording's peak
+    # with a word, the bank is not drawn from: the same canvas as without it
+    with_bank = make_example(speech, 4, RATE_HZ, 80, always, np.random.default_rng(5), field_bank=[bark])
+    without = make_example(speech, 4, RATE_HZ, 80, always, np.random.default_rng(5))
+    assert np.array_equal(with_bank[0], without[0]) and 4 in with_bank[1]
+    # without a bank, background canvases draw exactly what they drew before the option existed
+    first = make_example(None, 4, RATE_HZ, 80, CanvasConfig(), np.random.default_rng(7))
+    again = make_example(None, 4, RATE_HZ, 80, always, np.random.default_rng(7), field_bank=None)
+    assert np.array_equal(first[0], again[0])

@@ -78,3 +78,23 @@ def test_rejects_inconsistent_parameters():
         MfccConfig(n_mfcc=50, n_mels=40)
     with pytest.raises(ValueError, match="hop"):
         MfccConfig(hop_ms=100.0, n_fft=256)
+    with pytest.raises(ValueError, match="log_mel gives n_mels=40 features"):
+        MfccConfig(log_mel=True, n_mels=40, n_mfcc=30)
+
+
+def test_log_mel_features_are_librosas_log_mel_spectrogram_streamed_in_any_chunks(fsdd_dir):
+    # log_mel=1: the n_mels log-mel energies in dB, no DCT, so a convolution over the features slides
+    # along frequency (the ESC-10 front end's lever)
+    samples, rate = soundfile.read(fsdd_dir / "7_jackson_32.wav", dtype="float32")
+    config = MfccConfig(sample_rate_hz=rate, n_mels=32, n_mfcc=32, log_mel=True)
+    streamed = stream_in_chunks(samples, config, np.random.default_rng(1).integers(1, 400, size=10_000))
+    mel_power = librosa.feature.melspectrogram(
+        y=samples, sr=rate, n_fft=config.n_fft, hop_length=config.hop_length, n_mels=32, fmin=config.fmin_hz
+    )
+    expected = librosa.power_to_db(mel_power, amin=config.amin_power, top_db=None).T
+    assert streamed.shape == expected.shape == (1 + samples.size // config.hop_length, 32)
+    np.testing.assert_allclose(streamed, expected, atol=2e-3, rtol=1e-4)
+    tone = (0.3 * np.sin(2 * np.pi * 1000.0 * np.arange(rate) / rate)).astype(np.float32)
+    loudest_band = int(np.argmax(stream_in_chunks(tone, config, np.full(100, 800)).mean(axis=0)))
+    centres_hz = librosa.mel_frequencies(n_mels=34, fmin=config.fmin_hz, fmax=rate / 2)[1:-1]
+    assert loudest_band == int(np.argmin(np.abs(centres_hz - 1000.0)))  # feature k is mel band k
