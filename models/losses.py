@@ -8,19 +8,32 @@ from .autoencoder import aligned_steps
 from .registry import model_kind_name
 
 IGNORE_TARGET = -1  # a step without a target (padding, or the unconstrained decay after an event)
+NO_EVENT_TARGET = -2  # background, in an example that holds no event at all (see sequence_loss)
 
 
-def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, background_weight: float) -> torch.Tensor:
+def sequence_loss(
+    logits: torch.Tensor, targets: torch.Tensor, background_weight: float, no_event_weight: float | None = None
+) -> torch.Tensor:
     """Cross-entropy over every step that has a target, ``logits [T, B, K]``, ``targets [T, B]``
-    (class indices, :data:`IGNORE_TARGET` = no target; class 0 = background).
+    (class indices, :data:`IGNORE_TARGET` = no target; class 0 = background;
+    :data:`NO_EVENT_TARGET` = background of an example with no event at all).
 
     Background steps far outnumber event steps; weighting them by ``background_weight`` (< 1)
-    keeps the network from settling on "always background" before it learns the events."""
+    keeps the network from settling on "always background" before it learns the events. The steps
+    of an example without any event (a bark, an engine, noise) are background weighted by
+    ``no_event_weight`` instead (``None``: as any background step), so negative examples can count
+    as much as a word while the background around each word stays light."""
     weight = torch.ones(logits.shape[-1])
     weight[0] = background_weight
-    return torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), weight=weight, ignore_index=IGNORE_TARGET
-    )
+    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    no_event = flat_targets == NO_EVENT_TARGET
+    classes = torch.where(no_event, torch.zeros_like(flat_targets), flat_targets)
+    if no_event_weight is None or not bool(no_event.any()):
+        return torch.nn.functional.cross_entropy(flat_logits, classes, weight=weight, ignore_index=IGNORE_TARGET)
+    has_target = classes != IGNORE_TARGET
+    per_step = torch.nn.functional.cross_entropy(flat_logits[has_target], classes[has_target], reduction="none")
+    step_weight = torch.where(no_event[has_target], torch.tensor(no_event_weight), weight[classes[has_target]])
+    return (step_weight * per_step).sum() / step_weight.sum()
 
 
 # --- autoencoders and spiking VAEs (models/autoencoder.py, models/spiking_vae.py) ---

@@ -267,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--mfcc",
         metavar="NAME=VALUE,...",
         help="MFCC front end fields, e.g. sample_rate_hz=16000,n_fft=512,hop_ms=20,n_mfcc=30 "
-        "(audio; default 8 kHz, 256-sample FFT, 10 ms hop, 40 mels, 20 coefficients)",
+        "(audio; default 8 kHz, 256-sample FFT, 10 ms hop, 40 mels, 20 coefficients); "
+        "log_mel=1,n_mfcc=40 gives the 40 log-mel energies themselves (no DCT)",
     )
     train.add_argument(
         "--batch-size", type=number(1, 4096, integer=True), help="examples per optimiser step (audio; default 64)"
@@ -287,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=number(0.01, 1.0),
         metavar="W",
         help="audio: loss weight of background steps (default 0.1; higher makes noise and silence cost more)",
+    )
+    train.add_argument(
+        "--no-event-weight",
+        type=number(0.01, 10.0),
+        metavar="W",
+        help="audio: loss weight of the steps of canvases without a word (noise, field recordings), so that "
+        "negative examples count apart from the background around each word (default: --background-weight)",
     )
     train.add_argument(
         "--hardware-friendly",

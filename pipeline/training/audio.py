@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from ...models.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from ...models.conv_snn import ConvSNNClassifier, ConvSNNConfig
+from ...models.losses import NO_EVENT_TARGET
 from ...sources.audio.audio_file import AUDIO_EXTENSIONS, read_audio
 from ...sources.audio.augment import trim_silence
 from ...sources.audio.feature_masks import FeatureMaskConfig, mask_features
@@ -88,6 +89,7 @@ class AudioTrainingSettings:
     hidden: int = 128
     readout_tau_mem_ms: float = 40.0
     background_weight: float = 0.1
+    no_event_weight: float | None = None  # loss weight of background-only canvases' steps (None: background_weight)
     recurrent: bool = False
     downsample: str = "max-pool"  # "stride" (--hardware-friendly): strided convolutions, exactly exportable to NIR
     mfcc: MfccConfig = field(default_factory=MfccConfig)
@@ -376,18 +378,19 @@ def train_audio(
                         if rng.random() < settings.canvas.background_only_probability
                         else crop(train_audio_clips[member], settings.crop_ms, rate, rng)
                     )
-                    examples.append(
-                        make_example(
-                            clip,
-                            index[train_clips[member].label],
-                            rate,
-                            settings.mfcc.hop_length,
-                            settings.canvas,
-                            rng,
-                            noise_bank,
-                            field_bank,
-                        )
+                    canvas, targets = make_example(
+                        clip,
+                        index[train_clips[member].label],
+                        rate,
+                        settings.mfcc.hop_length,
+                        settings.canvas,
+                        rng,
+                        noise_bank,
+                        field_bank,
                     )
+                    if clip is None and settings.no_event_weight is not None:  # weighted apart in the loss
+                        targets = np.full_like(targets, NO_EVENT_TARGET)
+                    examples.append((canvas, targets))
                 yield build_batch(examples, front_end, encoder, settings.feature_masks, rng)
 
         loss = train_epoch(
@@ -396,7 +399,7 @@ def train_audio(
             scheduler,
             batches(),
             batches_per_epoch,
-            with_frozen_norms(classification_loss(settings.background_weight), frozen),
+            with_frozen_norms(classification_loss(settings.background_weight, settings.no_event_weight), frozen),
             f"epoch {epoch + 1}/{settings.epochs}",
         )
         accuracy = held_out_accuracy(model, held_batches) if held_clips else None  # None: nothing to measure on

@@ -87,6 +87,7 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
         settings.downsample = "stride"
     if args.background_weight is not None:
         settings.background_weight = args.background_weight
+    settings.no_event_weight = args.no_event_weight
     if args.batch_size:
         settings.batch_size = args.batch_size
     if args.threads:

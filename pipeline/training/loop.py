@@ -17,12 +17,13 @@ from ...models.losses import sequence_loss
 LossOf = Callable[[torch.nn.Module, tuple], torch.Tensor]
 
 
-def classification_loss(background_weight: float) -> LossOf:
-    """``loss_of`` for classifiers: batches of (spike steps ``[T, B, ...]``, targets ``[T, B]``)."""
+def classification_loss(background_weight: float, no_event_weight: float | None = None) -> LossOf:
+    """``loss_of`` for classifiers: batches of (spike steps ``[T, B, ...]``, targets ``[T, B]``);
+    the weights as :func:`~spikestream.models.losses.sequence_loss` takes them."""
 
     def loss_of(model: torch.nn.Module, batch: tuple) -> torch.Tensor:
         steps, targets = batch
-        return sequence_loss(model(steps)[0], targets, background_weight)
+        return sequence_loss(model(steps)[0], targets, background_weight, no_event_weight)
 
     return loss_of
 

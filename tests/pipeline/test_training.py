@@ -298,8 +298,9 @@ def test_fine_tune_on_one_speakers_own_takes_trains_on_all_and_claims_no_accurac
 def test_background_recordings_train_as_background_and_a_folder_without_audio_is_a_clear_error(
     tmp_path, fsdd_dir, shared_data_dir
 ):
-    """``--background-recordings``: field recordings (here two ESC-10 barks) as background-only canvases;
-    recorded in the checkpoint. A folder holding no audio is named, exit 2, before any epoch."""
+    """``--background-recordings``: field recordings (here two ESC-10 barks) as background-only canvases,
+    ``--no-event-weight``: their loss weight; both recorded in the checkpoint. A folder holding no audio
+    is named, exit 2, before any epoch."""
     data = tmp_path / "me"
     data.mkdir()
     for digit in range(10):
@@ -311,10 +312,14 @@ def test_background_recordings_train_as_background_and_a_folder_without_audio_is
         (field / bark.name).symlink_to(bark)
     common = ("train", "audio", "--data", str(data), "--init-from", "fsdd-digits-nir", "--epochs", "1")
     out = tmp_path / "mine"
-    result = run_cli(*common, "--nonspeech-background", "0.5", "--background-recordings", str(field), "--out", str(out))
+    options = ("--nonspeech-background", "0.5", "--background-recordings", str(field), "--no-event-weight", "1")
+    result = run_cli(*common, *options, "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     settings = json.loads((out / "config.json").read_text())["training"]["settings"]
     assert settings["field_data"] == [str(field)] and settings["canvas"]["field_background_probability"] == 0.5
+    assert settings["no_event_weight"] == 1.0 and settings["background_weight"] == 0.1
+    zero = run_cli(*common, "--no-event-weight", "0", "--out", str(tmp_path / "never"))
+    assert zero.returncode == 2 and "--no-event-weight" in zero.stderr and "Traceback" not in zero.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
     bad = run_cli(*common, "--background-recordings", str(empty), "--out", str(tmp_path / "never"))
