@@ -133,7 +133,10 @@ def test_field_recordings_make_background_canvases_only_and_never_lie_under_a_wo
         assert canvas.dtype == np.float32 and np.all(targets == 0) and np.all(np.abs(canvas) <= 1.0)
         levels.append(float(np.max(np.abs(canvas))))
         if levels[-1] > 1e-3:  # a stretch of the bark itself, only scaled
-            lag = int(np.argmax(scipy.signal.correlate(bark, canvas, mode="valid", method="fft")))
+            running = np.concatenate([[0.0], np.cumsum(bark.astype(np.float64) ** 2)])
+            energy = running[canvas.size :] - running[: -canvas.size]  # of each window the canvas could be
+            matched = scipy.signal.correlate(bark, canvas, mode="valid", method="fft") / np.sqrt(energy + 1e-12)
+            lag = int(np.argmax(matched))  # normalised: the window the canvas was cut from
             piece = bark[lag : lag + canvas.size]
             np.testing.assert_allclose(canvas / levels[-1], piece / np.max(np.abs(piece)), atol=1e-4)
     assert min(levels) < 0.1 and max(levels) > 0.3  # −35…0 dB below the recording's peak
