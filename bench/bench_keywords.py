@@ -13,8 +13,9 @@ detection, on data the model was never trained on:
   no keyword is reported (``unknown`` or nothing);
 - **non-speech**: ESC-10 (five-second field recordings: dogs, rain, chainsaws, …) as continuous
   streams, false keywords per 10 minutes: folds 1–3 (240 clips, 20 min; a model trained with them as
-  background noise, ``--noise .../esc10/fold1`` …, has heard these) and fold 4 (80 clips, 6.7 min,
-  never trained on by any shipped keyword recipe: the figure that matters), and both together;
+  background noise, ``--noise .../esc10/fold1`` …, or ``--background-recordings``, has heard these)
+  and fold 4 (80 clips, 6.7 min, never trained on by any shipped keyword recipe: the figure that
+  matters), and both together;
 - **real-time factor** of the whole streaming path on one thread over that stream.
 
 Baseline, same run: ``mfcc-logreg``, a logistic regression on each whole clip's MFCC mean and
