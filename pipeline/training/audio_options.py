@@ -41,10 +41,10 @@ def mfcc_settings(text: str) -> MfccConfig:
         name, _, value = (part.strip() for part in item.partition("="))
         if name not in fields:
             raise UsageError(f"--mfcc {text!r}: {name!r} is not one of {', '.join(fields)} (NAME=VALUE,...)")
+        convert, kind = (read_flag, "bool (1 or 0)") if fields[name] is bool else (fields[name], fields[name].__name__)
         try:
-            values[name] = read_flag(value) if fields[name] is bool else fields[name](value)
+            values[name] = convert(value)
         except ValueError:
-            kind = "bool (1 or 0)" if fields[name] is bool else fields[name].__name__
             raise UsageError(f"--mfcc {text!r}: {item!r} needs a {kind} value") from None
     try:
         return MfccConfig(**values)

@@ -35,13 +35,21 @@ def background_noise(sample_count: int, sample_rate_hz: int, rng: np.random.Gene
     return coloured_noise(sample_count, float(kind), rng)
 
 
-def noise_excerpt(bank: list[np.ndarray], sample_count: int, rng: np.random.Generator) -> np.ndarray:
-    """A random stretch of one of ``bank``'s real background recordings, looped if shorter, unit RMS ``[N]``."""
+def random_stretch(
+    bank: list[np.ndarray], sample_count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(stretch [N], recording)``: a random stretch of ``sample_count`` samples of a random one of
+    ``bank``'s recordings, looped if shorter, and the recording it was cut from."""
     recording = bank[int(rng.integers(0, len(bank)))]
     if recording.size < sample_count:
         recording = np.tile(recording, -(-sample_count // max(1, recording.size)))
     start = int(rng.integers(0, recording.size - sample_count + 1))
-    excerpt = recording[start : start + sample_count].astype(np.float32)
+    return recording[start : start + sample_count], recording
+
+
+def noise_excerpt(bank: list[np.ndarray], sample_count: int, rng: np.random.Generator) -> np.ndarray:
+    """A random stretch of one of ``bank``'s real background recordings, looped if shorter, unit RMS ``[N]``."""
+    excerpt = random_stretch(bank, sample_count, rng)[0].astype(np.float32)
     return (excerpt / rms(excerpt)).astype(np.float32)
 
 
@@ -49,13 +57,10 @@ def field_excerpt(bank: list[np.ndarray], sample_count: int, rng: np.random.Gene
     """A random stretch ``[N]`` of one of ``bank``'s field recordings (barks, engines, rain; looped if
     shorter) at its own loudness relative to the recording's peak, times a gain of −35…0 dB: quiet and
     silent stretches stay quiet, unlike :func:`noise_excerpt`'s unit RMS."""
-    recording = bank[int(rng.integers(0, len(bank)))]
-    if recording.size < sample_count:
-        recording = np.tile(recording, -(-sample_count // max(1, recording.size)))
-    start = int(rng.integers(0, recording.size - sample_count + 1))
+    stretch, recording = random_stretch(bank, sample_count, rng)
     peak = float(np.max(np.abs(recording))) + 1e-9
     gain = 10.0 ** (rng.uniform(-35.0, 0.0) / 20.0)
-    return np.clip(recording[start : start + sample_count] / peak * gain, -1.0, 1.0).astype(np.float32)
+    return np.clip(stretch / peak * gain, -1.0, 1.0).astype(np.float32)
 
 
 def speech_bounds(samples: np.ndarray, sample_rate_hz: int, floor_db: float, margin_ms: float = 0.0) -> tuple[int, int]:

@@ -14,13 +14,18 @@ from spikestream.sources.audio.front_end import AudioFrontEndConfig
 from .cli_runner import REPO_ROOT, run_cli
 
 
+def jackson_takes(folder: Path, fsdd_dir: Path, takes) -> Path:
+    """``folder`` of symlinks to FSDD's jackson saying every digit, the given ``takes`` of each."""
+    folder.mkdir()
+    for digit in range(10):
+        for take in takes:
+            (folder / f"{digit}_jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
+    return folder
+
+
 @pytest.mark.slow  # trains through the CLI: the default suite stays under 20 minutes on 2 cores (CI runs slow checks)
 def test_train_then_evaluate_audio_on_a_small_fsdd_folder(tmp_path, fsdd_dir):
-    data = tmp_path / "clips"
-    data.mkdir()
-    for digit in range(10):
-        for take in range(10):  # takes 0-4 are held back as the test set, 5-9 train
-            (data / f"{digit}_jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
+    data = jackson_takes(tmp_path / "clips", fsdd_dir, range(10))  # takes 0-4 are held back as the test set, 5-9 train
     extra = tmp_path / "extra"  # one sub-folder per label, no take numbers: every clip trains
     for digit in (3, 7):
         (extra / str(digit)).mkdir(parents=True)
@@ -173,11 +178,7 @@ def test_augmentation_and_channel_options_out_of_range_are_clear_errors(tmp_path
 def test_a_fine_tune_keeps_the_front_end_and_decision_of_the_checkpoint_it_starts_from(tmp_path, fsdd_dir):
     # the shipped models' decisions were tuned after training (level gate, word-end commit); a fine-tune
     # that fell back to the default decision silently lost them (latency 190 -> 540 ms for keywords)
-    data = tmp_path / "clips"
-    data.mkdir()
-    for digit in range(10):
-        for take in (0, 5):  # take 0 held back, 5 trains
-            (data / f"{digit}_jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
+    data = jackson_takes(tmp_path / "clips", fsdd_dir, (0, 5))  # take 0 held back, 5 trains
     out = tmp_path / "tuned"
     options = ("--data", str(data), "--init-from", "fsdd-digits", "--epochs", "1", "--threads", "1", "--out", str(out))
     result = run_cli("train", "audio", *options, timeout_s=600)
@@ -279,11 +280,7 @@ def test_spec_augment_values_that_cannot_work_are_clear_errors(tmp_path, fsdd_di
 def test_fine_tune_on_one_speakers_own_takes_trains_on_all_and_claims_no_accuracy(tmp_path, fsdd_dir):
     """A user's own voice: one speaker, FSDD-style names with takes 0-1 only (the official test takes).
     Every clip trains (none would be left otherwise), and with nothing held back no accuracy is claimed."""
-    data = tmp_path / "me"
-    data.mkdir()
-    for digit in range(10):
-        for take in range(2):
-            (data / f"{digit}_jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
+    data = jackson_takes(tmp_path / "me", fsdd_dir, range(2))
     out = tmp_path / "mine"
     result = run_cli(
         "train", "audio", "--data", str(data), "--init-from", "fsdd-digits-nir", "--epochs", "1", "--out", str(out)
@@ -301,11 +298,7 @@ def test_background_recordings_train_as_background_and_a_folder_without_audio_is
     """``--background-recordings``: field recordings (here two ESC-10 barks) as background-only canvases,
     ``--no-event-weight``: their loss weight; both recorded in the checkpoint. A folder holding no audio
     is named, exit 2, before any epoch."""
-    data = tmp_path / "me"
-    data.mkdir()
-    for digit in range(10):
-        for take in range(2):
-            (data / f"{digit}_jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
+    data = jackson_takes(tmp_path / "me", fsdd_dir, range(2))
     field = tmp_path / "field"
     field.mkdir()
     for bark in sorted((shared_data_dir / "esc10" / "fold1" / "dog_bark").iterdir())[:2]:
