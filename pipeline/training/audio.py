@@ -283,6 +283,8 @@ def train_audio(
         raise ValueError(
             f"--init-from {settings.init_from}: its labels {initial.labels} differ from the data's {labels}"
         )
+    if initial is not None:  # a fine-tune reads and frames its clips as the front end it keeps (16 kHz for sounds)
+        settings = replace(settings, mfcc=AudioFrontEndConfig.from_dict(initial.config["front_end"]).mfcc)
     index = {label: i for i, label in enumerate(labels)}
     rate = settings.mfcc.sample_rate_hz
     print(

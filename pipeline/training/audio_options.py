@@ -147,6 +147,8 @@ def audio_training_settings(args: argparse.Namespace) -> AudioTrainingSettings:
         if any(value < 0 or value != int(value) for value in counts) or not 0 <= time_ms <= 2000:
             raise UsageError(f"--spec-augment {args.spec_augment!r}: expected {expected} (whole counts, 0-2000 ms)")
         settings.feature_masks = FeatureMaskConfig(int(time_masks), time_ms, int(coefficient_masks), int(width))
+    if args.mfcc and args.init_from:
+        raise UsageError("--mfcc: the front end comes from --init-from (a fine-tune keeps it); drop one of the two")
     if args.channels and args.shared_layers_from:
         raise UsageError("--channels: the conv blocks come from --shared-layers-from; drop one of the two")
     if args.channels:

@@ -10,6 +10,7 @@ from PIL import Image
 
 from spikestream.models.checkpoint import load_checkpoint
 from spikestream.sources.audio.front_end import AudioFrontEndConfig
+from spikestream.sources.audio.mfcc import MfccConfig
 
 from .cli_runner import REPO_ROOT, run_cli
 
@@ -318,3 +319,25 @@ def test_background_recordings_train_as_background_and_a_folder_without_audio_is
     bad = run_cli(*common, "--background-recordings", str(empty), "--out", str(tmp_path / "never"))
     assert bad.returncode == 2 and f"--background-recordings {empty}: no audio files" in bad.stderr, bad.stderr
     assert "Traceback" not in bad.stderr and not (tmp_path / "never").exists()
+
+
+def test_a_fine_tune_of_the_16_khz_sound_model_reads_its_clips_at_16_khz(tmp_path, shared_data_dir):
+    """``--init-from sounds`` (16 kHz, 20 ms hops) read the clips at the 8 kHz default and died on
+    "Expected input batch_size (568) to match target batch_size (2248)"; the fine-tune now reads and
+    frames them as the front end it keeps, and an --mfcc beside --init-from is refused."""
+    data = tmp_path / "sounds"
+    for label_dir in sorted((shared_data_dir / "esc10" / "fold1").iterdir()):
+        (data / label_dir.name).mkdir(parents=True)
+        first = sorted(label_dir.iterdir())[0]
+        (data / label_dir.name / first.name).symlink_to(first)
+    common = ("train", "audio", "--data", str(data), "--init-from", "sounds", "--epochs", "1")
+    out = tmp_path / "tuned"
+    result = run_cli(*common, "--crop-ms", "2200", "--canvas-ms", "2800", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    shipped_mfcc = MfccConfig.from_dict(load_checkpoint("sounds").config["front_end"]["mfcc"])
+    assert MfccConfig.from_dict(config["front_end"]["mfcc"]) == shipped_mfcc  # (its file predates log_mel)
+    assert config["training"]["settings"]["mfcc"]["sample_rate_hz"] == 16000
+    both = run_cli(*common, "--mfcc", "n_mfcc=30", "--out", str(tmp_path / "never"))
+    assert both.returncode == 2 and "--mfcc: the front end comes from --init-from" in both.stderr
+    assert "Traceback" not in both.stderr and not (tmp_path / "never").exists()
